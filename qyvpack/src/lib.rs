@@ -1,0 +1,2 @@
+//! The qyv package format: the `.qyv` manifest (schema, parsing, validation)
+//! and, later, `.qyvbin` bundles. Depends on no other crate of the workspace.

@@ -1,0 +1,45 @@
+//! One module per subcommand. Each has an `Opts` (clap; its doc comment is the help text)
+//! and a `run(opts) -> anyhow::Result<i32>`: `Ok(code)` is the exit code of a handled outcome
+//! (diagnostics already printed), `Err` is a usage or I/O error that `dispatch` prints with
+//! its context chain and turns into exit code 2.
+
+pub mod adapt;
+
+use clap::{Parser, Subcommand};
+
+/// Build, pack, inspect and run WebAssembly components.
+#[derive(Parser)]
+#[command(name = "qyv", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    Adapt(adapt::Opts),
+}
+
+/// Exit codes shared by every subcommand (documented in README.md).
+pub mod exit {
+    /// Success.
+    pub const OK: i32 = 0;
+    /// The input was read but is invalid (bad manifest, bad wasm, failed verification).
+    pub const INVALID: i32 = 1;
+    /// Usage or I/O error: bad flags, missing file, unreadable file.
+    pub const USAGE: i32 = 2;
+}
+
+/// Runs the chosen subcommand and returns the process exit code.
+pub fn dispatch(cli: Cli) -> i32 {
+    let result: anyhow::Result<i32> = match cli.command {
+        Command::Adapt(opts) => adapt::run(opts),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            exit::USAGE
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! Shared support for the end-to-end tests: the `qyv` binary and real wasm fixtures
+//! compiled from source under `tests/fixtures/`.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A `Command` for the `qyv` binary under test.
+pub fn qyv() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_qyv"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
+/// Builds the Rust fixture crate `tests/fixtures/<name>` for `target` (e.g. `wasm32-wasip2`)
+/// in release mode and returns the path of the `.wasm` it produced. Cargo's own locking makes
+/// concurrent calls from several test binaries safe, and a second call is a no-op build.
+///
+/// Fails loudly (panics with cargo's output) when the target is not installed: the test
+/// set-up (`scripts/test.sh`) installs it.
+pub fn rust_fixture(name: &str, target: &str) -> PathBuf {
+    let dir = root().join("tests/fixtures").join(name);
+    let target_dir = fixture_target_dir();
+    let out = Command::new(env!("CARGO"))
+        .args(["build", "--release", "--quiet", "--target", target])
+        .arg("--manifest-path")
+        .arg(dir.join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .output()
+        .expect("running cargo to build a wasm fixture");
+    assert!(
+        out.status.success(),
+        "building fixture {name} for {target} failed (is the target installed? run scripts/test.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let wasm = target_dir
+        .join(target)
+        .join("release")
+        .join(format!("{name}.wasm"));
+    assert!(wasm.is_file(), "fixture output {} missing", wasm.display());
+    wasm
+}
+
+/// Where fixtures are built: beside the workspace's own target directory.
+pub fn fixture_target_dir() -> PathBuf {
+    // CARGO_BIN_EXE_qyv is <target-dir>/<profile>/qyv.
+    let exe = Path::new(env!("CARGO_BIN_EXE_qyv"));
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|t| t.join("fixtures"))
+        .unwrap_or_else(|| root().join("target/fixtures"))
+}
