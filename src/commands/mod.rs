@@ -4,6 +4,8 @@
 //! its context chain and turns into exit code 2.
 
 pub mod adapt;
+pub mod doctor;
+pub mod new;
 
 use clap::{Parser, Subcommand};
 
@@ -18,6 +20,8 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Adapt(adapt::Opts),
+    Doctor(doctor::Opts),
+    New(new::Opts),
 }
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -34,6 +38,8 @@ pub mod exit {
 pub fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
         Command::Adapt(opts) => adapt::run(opts),
+        Command::Doctor(opts) => doctor::run(opts),
+        Command::New(opts) => new::run(opts),
     };
     match result {
         Ok(code) => code,

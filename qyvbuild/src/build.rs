@@ -1,0 +1,228 @@
+//! `qyv build`: detect the project, compile it, adapt the result to a P2 component and put it
+//! where the manifest says (writing a manifest with safe defaults when there is none).
+
+use std::path::{Path, PathBuf};
+
+use qyvpack::manifest;
+use sha2::{Digest, Sha256};
+
+use crate::componentize::{self, AdapterKind};
+use crate::progress::Progress;
+use crate::toolchain::{BuildError, BuildRequest, Language, Toolchain};
+use crate::{toolchain_for, toolchains};
+
+/// What the user asked on the command line, on top of the manifest's `build:` section.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub target: Option<String>,
+    pub profile: Option<String>,
+    pub package: Option<String>,
+    pub bin: Option<String>,
+    pub features: Vec<String>,
+}
+
+/// The result of a build.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub name: String,
+    pub language: Language,
+    /// The manifest used or written.
+    pub manifest: PathBuf,
+    /// A manifest with safe defaults was written because the project had none.
+    pub wrote_manifest: bool,
+    /// The component.
+    pub output: PathBuf,
+    /// The target the compiler used.
+    pub target: String,
+    /// The adapter applied (None: the compiler already produced a component).
+    pub adapter: Option<AdapterKind>,
+    /// Componentization was skipped: the compiler's output had not changed.
+    pub up_to_date: bool,
+    pub notes: Vec<String>,
+}
+
+/// Finds the toolchain for `dir`: the manifest's `language` when given, else detection.
+pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, BuildError> {
+    if let Some(lang) = language
+        && let Some(tc) = toolchain_for(lang)
+    {
+        return Ok(tc);
+    }
+    if let Some(tc) = toolchains().into_iter().find(|t| t.detect(dir).is_some()) {
+        return Ok(tc);
+    }
+    let looked_for = toolchains()
+        .iter()
+        .map(|t| format!("{} ({})", t.markers().join(", "), t.language()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    Err(BuildError::NoProject {
+        dir: dir.to_path_buf(),
+        looked_for,
+    })
+}
+
+/// Builds the project in `dir`.
+pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<Built, BuildError> {
+    let dir = dir
+        .canonicalize()
+        .map_err(|e| BuildError::io(format!("cannot open project directory {}", dir.display()), e))?;
+    let loaded = match manifest::find_in_dir(&dir) {
+        Ok(path) => Some(manifest::load(&path).map_err(|e| BuildError::Project(e.to_string()))?),
+        Err(_) => None,
+    };
+    let m = loaded.as_ref().map(|l| &l.manifest);
+    let toolchain = detect(&dir, m.and_then(|m| m.language.as_deref()))?;
+    let build_cfg = m.and_then(|m| m.build.as_ref());
+    let request = BuildRequest {
+        dir: dir.clone(),
+        target: options
+            .target
+            .clone()
+            .or_else(|| build_cfg.and_then(|b| b.target.clone())),
+        target_forced: options.target.is_some(),
+        profile: options
+            .profile
+            .clone()
+            .or_else(|| build_cfg.and_then(|b| b.profile.clone())),
+        features: if options.features.is_empty() {
+            build_cfg.map(|b| b.features.clone()).unwrap_or_default()
+        } else {
+            options.features.clone()
+        },
+        package: options.package.clone(),
+        bin: options.bin.clone(),
+    };
+    let compiled = toolchain.compile(&request, progress)?;
+
+    let name = m.map(|m| m.name.clone()).unwrap_or(compiled.name.clone());
+    let (manifest_path, output, wrote_manifest) = match &loaded {
+        Some(l) => (l.path.clone(), l.manifest.entrypoint_path(&l.dir), false),
+        None => {
+            let entry = format!("target/qyv/{name}.wasm");
+            let path = dir.join(format!("{name}.qyv"));
+            let text = default_manifest(&name, &entry, toolchain.language());
+            crate::output::write_atomically(&path, text.as_bytes())
+                .map_err(|e| BuildError::io(format!("cannot write {}", path.display()), e))?;
+            progress.note(&format!(
+                "wrote {} with safe defaults (fs: none, net: false); edit it to grant more",
+                path.display()
+            ));
+            (path, dir.join(entry), true)
+        }
+    };
+
+    progress.phase("adapting");
+    let core = std::fs::read(&compiled.wasm)
+        .map_err(|e| BuildError::io(format!("cannot read {}", compiled.wasm.display()), e))?;
+    let stamp = Stamp::path_for(&dir, &name);
+    let input_digest = sha256_hex(&core);
+    let (adapter, up_to_date) = match Stamp::read(&stamp) {
+        Some(s) if s.input == input_digest && file_digest(&output).as_deref() == Some(&s.output) => {
+            (s.adapter.as_deref().and_then(adapter_from_name), true)
+        }
+        _ => {
+            let adapted = componentize::componentize(&core)?;
+            crate::output::write_atomically(&output, &adapted.bytes)
+                .map_err(|e| BuildError::io(format!("cannot write {}", output.display()), e))?;
+            Stamp {
+                input: input_digest,
+                output: sha256_hex(&adapted.bytes),
+                adapter: adapted.adapter.map(|a| a.name().to_string()),
+            }
+            .write(&stamp)
+            .map_err(|e| BuildError::io(format!("cannot write {}", stamp.display()), e))?;
+            (adapted.adapter, false)
+        }
+    };
+    progress.finish();
+    Ok(Built {
+        name,
+        language: toolchain.language(),
+        manifest: manifest_path,
+        wrote_manifest,
+        output,
+        target: compiled.target,
+        adapter,
+        up_to_date,
+        notes: compiled.notes,
+    })
+}
+
+/// The manifest written for a project that has none: nothing granted.
+pub fn default_manifest(name: &str, entrypoint: &str, language: Language) -> String {
+    format!(
+        "# Written by `qyv build`. Grant only what the app needs: see docs/manifest.md.\n\
+         name: {name}\n\
+         entrypoint: {entrypoint}\n\
+         runtime: wasi\n\
+         language: {language}\n\
+         type: cli\n\
+         permissions:\n  fs: none\n  net: false\n  exec: false\n"
+    )
+}
+
+fn adapter_from_name(name: &str) -> Option<AdapterKind> {
+    match name {
+        "command" => Some(AdapterKind::Command),
+        "reactor" => Some(AdapterKind::Reactor),
+        _ => None,
+    }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn file_digest(path: &Path) -> Option<String> {
+    std::fs::read(path).ok().map(|b| sha256_hex(&b))
+}
+
+/// What the last adaptation consumed and produced, so an unchanged build re-adapts nothing.
+#[derive(Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Stamp {
+    /// sha256 of the compiler's output.
+    input: String,
+    /// sha256 of the component written.
+    output: String,
+    adapter: Option<String>,
+}
+
+impl Stamp {
+    fn path_for(dir: &Path, name: &str) -> PathBuf {
+        dir.join("target/qyv").join(format!("{name}.stamp.json"))
+    }
+
+    fn read(path: &Path) -> Option<Stamp> {
+        serde_json::from_slice(&std::fs::read(path).ok()?).ok()
+    }
+
+    fn write(&self, path: &Path) -> std::io::Result<()> {
+        let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        crate::output::write_atomically(path, &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_manifest_grants_nothing_and_parses() {
+        let text = default_manifest("demo", "target/qyv/demo.wasm", Language::Rust);
+        let m = manifest::parse(&text, Path::new("demo.qyv")).expect("valid manifest");
+        assert_eq!(m.name, "demo");
+        assert_eq!(m.entrypoint, "target/qyv/demo.wasm");
+        assert_eq!(m.permissions.fs, manifest::FsAccess::None);
+        assert_eq!(m.permissions.net, manifest::NetPolicy::Deny);
+    }
+
+    #[test]
+    fn an_empty_directory_lists_what_was_looked_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = detect(dir.path(), None).err().expect("no project");
+        let text = err.to_string();
+        assert!(text.contains("Cargo.toml"), "{text}");
+    }
+}

@@ -1,0 +1,149 @@
+//! Project templates for `qyv new`, embedded in the binary from `templates/<language>/`.
+
+use std::path::{Path, PathBuf};
+
+/// One file of a template: its path in the new project and its text with `{{name}}`
+/// placeholders.
+struct TemplateFile {
+    path: &'static str,
+    text: &'static str,
+}
+
+/// A language's template.
+pub struct Template {
+    pub language: &'static str,
+    pub description: &'static str,
+    files: &'static [TemplateFile],
+}
+
+macro_rules! file {
+    ($dest:expr, $src:expr) => {
+        TemplateFile {
+            path: $dest,
+            text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/", $src)),
+        }
+    };
+}
+
+/// Every template, by language.
+pub static TEMPLATES: &[Template] = &[Template {
+    language: "rust",
+    description: "a cargo binary built for wasm32-wasip2",
+    files: &[
+        file!("Cargo.toml", "rust/Cargo.toml.tmpl"),
+        file!("src/main.rs", "rust/src/main.rs"),
+        file!("{{name}}.qyv", "rust/app.qyv"),
+        file!(".gitignore", "rust/gitignore"),
+    ],
+}];
+
+/// Errors of `qyv new`.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    #[error("no template for `{0}`; templates: {1}")]
+    UnknownLanguage(String, String),
+    #[error(
+        "`{0}` is not a valid app name: use lowercase letters, digits and `-`, starting with a letter"
+    )]
+    BadName(String),
+    #[error("{0} already exists and is not empty; choose another name or remove it")]
+    Exists(PathBuf),
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The template for a language.
+pub fn find(language: &str) -> Result<&'static Template, TemplateError> {
+    TEMPLATES
+        .iter()
+        .find(|t| t.language == language.to_ascii_lowercase())
+        .ok_or_else(|| {
+            TemplateError::UnknownLanguage(
+                language.into(),
+                TEMPLATES
+                    .iter()
+                    .map(|t| t.language)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
+}
+
+/// Scaffolds a project named after the last component of `dest`; returns the files written.
+pub fn scaffold(template: &Template, dest: &Path) -> Result<Vec<PathBuf>, TemplateError> {
+    let name = dest
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !valid_name(&name) {
+        return Err(TemplateError::BadName(name));
+    }
+    if dest.exists()
+        && dest
+            .read_dir()
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(true)
+    {
+        return Err(TemplateError::Exists(dest.to_path_buf()));
+    }
+    let mut written = Vec::new();
+    for file in template.files {
+        let path = dest.join(file.path.replace("{{name}}", &name));
+        let io = |source| TemplateError::Io {
+            path: path.clone(),
+            source,
+        };
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(io)?;
+        }
+        std::fs::write(&path, file.text.replace("{{name}}", &name)).map_err(io)?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
+/// App names follow the manifest's rule: lowercase letters, digits and `-`.
+fn valid_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scaffolds_the_rust_template_with_a_valid_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("demo");
+        let files = scaffold(find("rust").unwrap(), &dest).unwrap();
+        assert_eq!(files.len(), 4);
+        let manifest = std::fs::read_to_string(dest.join("demo.qyv")).unwrap();
+        assert!(manifest.contains("name: demo\n"), "{manifest}");
+        let cargo = std::fs::read_to_string(dest.join("Cargo.toml")).unwrap();
+        assert!(cargo.contains("name = \"demo\""));
+        assert!(matches!(
+            scaffold(find("rust").unwrap(), &dest),
+            Err(TemplateError::Exists(_))
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_names_and_unknown_languages() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(matches!(
+            scaffold(find("rust").unwrap(), &dir.path().join("Bad_Name")),
+            Err(TemplateError::BadName(_))
+        ));
+        assert!(matches!(
+            find("cobol"),
+            Err(TemplateError::UnknownLanguage(..))
+        ));
+    }
+}

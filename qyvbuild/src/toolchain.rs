@@ -1,0 +1,160 @@
+//! The `Toolchain` trait: what every language's build driver offers.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use crate::progress::Progress;
+
+/// A source language qyv builds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Language {
+    Rust,
+}
+
+impl Language {
+    /// The name used in manifests (`language:`) and on the command line (`--lang`).
+    pub fn id(self) -> &'static str {
+        match self {
+            Language::Rust => "rust",
+        }
+    }
+}
+
+impl fmt::Display for Language {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+/// Why a toolchain thinks a directory is its kind of project.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    pub language: Language,
+    /// The file that gave it away (e.g. `Cargo.toml`).
+    pub marker: PathBuf,
+}
+
+/// One thing a toolchain needs and lacks, with the command that installs it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Missing {
+    /// What is missing, e.g. `rust target wasm32-wasip2`.
+    pub what: String,
+    /// The exact command that installs it.
+    pub install: String,
+}
+
+/// What `qyv doctor` reports for one language.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ToolStatus {
+    pub language: Language,
+    /// The compiler's version line, when it was found.
+    pub version: Option<String>,
+    /// What is missing; empty when the language is ready to build.
+    pub missing: Vec<Missing>,
+}
+
+impl ToolStatus {
+    /// Ready to build.
+    pub fn ready(&self) -> bool {
+        self.missing.is_empty()
+    }
+}
+
+/// What to build, merged from the manifest's `build:` section and the command line.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// The project directory.
+    pub dir: PathBuf,
+    /// A wasm target asked for explicitly (`--target` or `build.target`).
+    pub target: Option<String>,
+    /// The target was forced on the command line: no fallback to another one.
+    pub target_forced: bool,
+    /// Build profile (`release` by default).
+    pub profile: Option<String>,
+    /// Language features (cargo features for Rust).
+    pub features: Vec<String>,
+    /// The package to build in a multi-package project (`-p`).
+    pub package: Option<String>,
+    /// The binary to build when there are several (`--bin`).
+    pub bin: Option<String>,
+}
+
+/// A compiler's result, before componentization.
+#[derive(Debug, Clone)]
+pub struct CompileOutput {
+    /// The `.wasm` the compiler wrote (core module or component).
+    pub wasm: PathBuf,
+    /// The app's name, from the project (package or binary name).
+    pub name: String,
+    /// The target actually used.
+    pub target: String,
+    /// Things the user should know (a fallback taken, a toolchain file overridden).
+    pub notes: Vec<String>,
+}
+
+/// Errors of a build.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// No toolchain recognised the directory.
+    #[error("no project found in {dir}: looked for {looked_for}")]
+    NoProject { dir: PathBuf, looked_for: String },
+    /// The toolchain is not installed or lacks a part.
+    #[error("{language} toolchain is not ready: {}", describe_missing(missing))]
+    ToolchainMissing {
+        language: Language,
+        missing: Vec<Missing>,
+    },
+    /// The project's own description is ambiguous or wrong.
+    #[error("{0}")]
+    Project(String),
+    /// The compiler failed; its output was already shown to the user.
+    #[error("{tool} failed{}", status.map(|c| format!(" with exit code {c}")).unwrap_or_default())]
+    CompilerFailed { tool: String, status: Option<i32> },
+    /// Componentization failed.
+    #[error(transparent)]
+    Adapt(#[from] crate::componentize::AdaptError),
+    /// Reading or writing files, or starting a program, failed.
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn describe_missing(missing: &[Missing]) -> String {
+    missing
+        .iter()
+        .map(|m| format!("{} is missing (install it with `{}`)", m.what, m.install))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl BuildError {
+    /// Wraps an I/O error with what was being done.
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        BuildError::Io {
+            context: context.into(),
+            source,
+        }
+    }
+}
+
+/// A language's build driver.
+pub trait Toolchain {
+    /// The language it builds.
+    fn language(&self) -> Language;
+    /// The files whose presence makes a directory this language's project, for messages.
+    fn markers(&self) -> &'static [&'static str];
+    /// Recognises a project directory.
+    fn detect(&self, dir: &Path) -> Option<Detection>;
+    /// Reports the compiler's version and anything missing, with install commands.
+    fn status(&self) -> ToolStatus;
+    /// Compiles the project to a core module or a component.
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError>;
+}

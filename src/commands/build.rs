@@ -1,0 +1,91 @@
+//! `qyv build`: compile a project and adapt it to a WASI P2 component.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use qyvbuild::build::{self, BuildOptions};
+use qyvbuild::progress::Progress;
+use qyvbuild::toolchain::BuildError;
+
+use super::exit;
+
+/// Build the project in a directory into a WASI P2 component.
+///
+/// Detects the language, drives its compiler, and adapts a preview1 core module to a component
+/// with the bundled adapters. The component goes where the manifest's `entrypoint` says; a
+/// project without a `.qyv` gets one with safe defaults (nothing granted), written beside it.
+#[derive(Parser)]
+pub struct Opts {
+    /// The project directory.
+    #[arg(default_value = ".")]
+    dir: PathBuf,
+    /// The wasm target, e.g. wasm32-wasip2 (default) or wasm32-wasip1; no automatic fallback.
+    #[arg(long)]
+    target: Option<String>,
+    /// The package to build in a workspace (like cargo's -p).
+    #[arg(short, long)]
+    package: Option<String>,
+    /// The binary to build when there are several (like cargo's --bin).
+    #[arg(long)]
+    bin: Option<String>,
+    /// Build profile [default: release, or the manifest's build.profile].
+    #[arg(long)]
+    profile: Option<String>,
+    /// Features to enable (cargo features for Rust); comma-separated or repeated.
+    #[arg(long, value_delimiter = ',')]
+    features: Vec<String>,
+    /// Print the time of each phase.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    quiet: bool,
+}
+
+pub fn run(opts: Opts) -> anyhow::Result<i32> {
+    let progress = Progress::new(opts.verbose, opts.quiet);
+    let options = BuildOptions {
+        target: opts.target,
+        profile: opts.profile,
+        package: opts.package,
+        bin: opts.bin,
+        features: opts.features,
+    };
+    let built = match build::build(&opts.dir, &options, &progress) {
+        Ok(built) => built,
+        Err(err) => {
+            progress.finish();
+            eprintln!("error: {err}");
+            return Ok(match err {
+                BuildError::Io { .. } => exit::USAGE,
+                _ => exit::INVALID,
+            });
+        }
+    };
+    if !opts.quiet {
+        let how = match (built.adapter, built.up_to_date) {
+            (_, true) => "up to date".to_string(),
+            (Some(kind), false) => format!(
+                "{} core module adapted with the preview1 {kind} adapter {}",
+                built.target,
+                qyvbuild::componentize::ADAPTER_VERSION
+            ),
+            (None, false) => format!("{} component", built.target),
+        };
+        eprintln!(
+            "built {} ({}): {} [{how}]",
+            built.name,
+            built.language,
+            relative(&built.output).display()
+        );
+    }
+    Ok(exit::OK)
+}
+
+/// Shows a path relative to the current directory when it is below it.
+fn relative(path: &std::path::Path) -> PathBuf {
+    std::env::current_dir()
+        .ok()
+        .and_then(|cwd| path.strip_prefix(cwd).ok().map(PathBuf::from))
+        .unwrap_or_else(|| path.to_path_buf())
+}
