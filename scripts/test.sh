@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 step() { printf '\n==> %s\n' "$*"; }
 
 step "set-up"
-bash scripts/setup.sh
+bash scripts/setup.sh --fuzz
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

