@@ -1,2 +1,4 @@
-//! The qyv package format: the `.qyv` manifest (schema, parsing, validation)
-//! and, later, `.qyvbin` bundles. Depends on no other crate of the workspace.
+//! The qyv package format: the `.qyv` manifest (schema, parsing, validation) and `.qyvbin`
+//! bundles. Depends on no other crate of the workspace.
+
+pub mod manifest;
