@@ -34,8 +34,11 @@ pub struct Built {
     pub output: PathBuf,
     /// The target the compiler used.
     pub target: String,
-    /// The adapter applied (None: the compiler already produced a component).
+    /// The adapter applied (None: the compiler already produced a component, or the language
+    /// keeps its core module, see `core_module`).
     pub adapter: Option<AdapterKind>,
+    /// The output is a preview1 core module on purpose (with the reason).
+    pub core_module: Option<&'static str>,
     /// Componentization was skipped: the compiler's output had not changed.
     pub up_to_date: bool,
     pub notes: Vec<String>,
@@ -64,9 +67,12 @@ pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, 
 
 /// Builds the project in `dir`.
 pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<Built, BuildError> {
-    let dir = dir
-        .canonicalize()
-        .map_err(|e| BuildError::io(format!("cannot open project directory {}", dir.display()), e))?;
+    let dir = dir.canonicalize().map_err(|e| {
+        BuildError::io(
+            format!("cannot open project directory {}", dir.display()),
+            e,
+        )
+    })?;
     let loaded = match manifest::find_in_dir(&dir) {
         Ok(path) => Some(manifest::load(&path).map_err(|e| BuildError::Project(e.to_string()))?),
         Err(_) => None,
@@ -92,6 +98,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
         },
         package: options.package.clone(),
         bin: options.bin.clone(),
+        reactor: m.is_some_and(|m| m.app_type == manifest::AppType::Reactor),
     };
     let compiled = toolchain.compile(&request, progress)?;
 
@@ -118,11 +125,19 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
     let stamp = Stamp::path_for(&dir, &name);
     let input_digest = sha256_hex(&core);
     let (adapter, up_to_date) = match Stamp::read(&stamp) {
-        Some(s) if s.input == input_digest && file_digest(&output).as_deref() == Some(&s.output) => {
+        Some(s)
+            if s.input == input_digest && file_digest(&output).as_deref() == Some(&s.output) =>
+        {
             (s.adapter.as_deref().and_then(adapter_from_name), true)
         }
         _ => {
-            let adapted = componentize::componentize(&core)?;
+            let adapted = match toolchain.keeps_core_module() {
+                Some(_) if !componentize::is_component(&core)? => componentize::Componentized {
+                    bytes: core.clone(),
+                    adapter: None,
+                },
+                _ => componentize::componentize(&core)?,
+            };
             crate::output::write_atomically(&output, &adapted.bytes)
                 .map_err(|e| BuildError::io(format!("cannot write {}", output.display()), e))?;
             Stamp {
@@ -144,6 +159,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
         output,
         target: compiled.target,
         adapter,
+        core_module: toolchain.keeps_core_module(),
         up_to_date,
         notes: compiled.notes,
     })

@@ -125,7 +125,9 @@ mod tests {
         let files = scaffold(find("rust").unwrap(), &dest).unwrap();
         assert_eq!(files.len(), 4);
         let manifest = std::fs::read_to_string(dest.join("demo.qyv")).unwrap();
-        assert!(manifest.contains("name: demo\n"), "{manifest}");
+        let m = qyvpack::manifest::parse(&manifest, &dest.join("demo.qyv")).unwrap();
+        assert_eq!(m.name, "demo");
+        assert_eq!(m.permissions.env, ["GREETING"]);
         let cargo = std::fs::read_to_string(dest.join("Cargo.toml")).unwrap();
         assert!(cargo.contains("name = \"demo\""));
         assert!(matches!(

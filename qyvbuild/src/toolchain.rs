@@ -10,6 +10,7 @@ use crate::progress::Progress;
 #[serde(rename_all = "lowercase")]
 pub enum Language {
     Rust,
+    Go,
 }
 
 impl Language {
@@ -17,6 +18,7 @@ impl Language {
     pub fn id(self) -> &'static str {
         match self {
             Language::Rust => "rust",
+            Language::Go => "go",
         }
     }
 }
@@ -78,6 +80,8 @@ pub struct BuildRequest {
     pub package: Option<String>,
     /// The binary to build when there are several (`--bin`).
     pub bin: Option<String>,
+    /// Build a reactor (a library of exports) instead of a command (manifest `type: reactor`).
+    pub reactor: bool,
 }
 
 /// A compiler's result, before componentization.
@@ -151,6 +155,11 @@ pub trait Toolchain {
     fn detect(&self, dir: &Path) -> Option<Detection>;
     /// Reports the compiler's version and anything missing, with install commands.
     fn status(&self) -> ToolStatus;
+    /// `Some(reason)` when this language's core modules are kept as they are instead of being
+    /// adapted to a component.
+    fn keeps_core_module(&self) -> Option<&'static str> {
+        None
+    }
     /// Compiles the project to a core module or a component.
     fn compile(
         &self,

@@ -65,6 +65,9 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     if !opts.quiet {
         let how = match (built.adapter, built.up_to_date) {
             (_, true) => "up to date".to_string(),
+            (None, false) if built.core_module.is_some() => {
+                format!("{} core module, kept as is", built.target)
+            }
             (Some(kind), false) => format!(
                 "{} core module adapted with the preview1 {kind} adapter {}",
                 built.target,

