@@ -65,7 +65,13 @@ pub fn fixture_target_dir() -> PathBuf {
 pub fn registry_crate(name: &str, dest: &Path) -> PathBuf {
     let manifest = root().join("tests/fixtures/registry-crates/Cargo.toml");
     let out = Command::new(env!("CARGO"))
-        .args(["metadata", "--format-version", "1", "--locked", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .output()
         .expect("running cargo metadata");
