@@ -54,7 +54,10 @@ fn bad_fs_value_is_rejected_with_position_and_hint() {
 fn warnings_keep_a_manifest_valid() {
     let (code, stdout, stderr) = validate(&["tests/manifests/seed/editor-texto.qyv"]);
     assert_eq!(code, Some(0));
-    assert_eq!(stdout, "OK tests/manifests/seed/editor-texto.qyv (2 warnings)\n");
+    assert_eq!(
+        stdout,
+        "OK tests/manifests/seed/editor-texto.qyv (2 warnings)\n"
+    );
     insta::assert_snapshot!(stderr);
 }
 
@@ -67,7 +70,12 @@ fn json_output_parses_for_valid_and_invalid() {
     assert_eq!(v["diagnostics"][0]["line"], 4);
     assert_eq!(v["diagnostics"][0]["column"], 7);
     assert_eq!(v["diagnostics"][0]["severity"], "error");
-    assert!(v["diagnostics"][0]["hint"].as_str().unwrap().contains("read-write"));
+    assert!(
+        v["diagnostics"][0]["hint"]
+            .as_str()
+            .unwrap()
+            .contains("read-write")
+    );
 
     let (code, stdout, _) = validate(&["--json", "tests/manifests/seed/hello.qyv"]);
     assert_eq!(code, Some(0));
@@ -86,7 +94,11 @@ fn a_directory_is_searched_for_its_manifest() {
     )
     .unwrap();
     std::fs::write(tmp.path().join("app.wasm"), b"\0asm").unwrap();
-    let out = qyv().current_dir(tmp.path()).arg("validate").output().unwrap();
+    let out = qyv()
+        .current_dir(tmp.path())
+        .arg("validate")
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stdout), "OK ./app.qyv\n");
 }

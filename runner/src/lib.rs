@@ -1,2 +1,21 @@
 //! The wasmtime embedding: runs components and core modules under a manifest's
 //! permissions and limits, and inspects wasm files.
+//!
+//! Without the `run` feature only [`inspect`] and [`grants`] are built (what the fuzz
+//! targets use).
+
+pub mod grants;
+pub mod inspect;
+
+#[cfg(feature = "run")]
+pub mod app;
+#[cfg(feature = "run")]
+pub mod cache;
+#[cfg(feature = "run")]
+pub mod engine;
+#[cfg(feature = "run")]
+mod imports;
+#[cfg(feature = "run")]
+pub mod run;
+#[cfg(feature = "run")]
+pub mod sandbox;

@@ -5,8 +5,11 @@
 
 pub mod adapt;
 pub mod build;
+pub mod cache;
 pub mod doctor;
+pub mod inspect;
 pub mod new;
+pub mod run;
 pub mod validate;
 
 use clap::{Parser, Subcommand};
@@ -23,8 +26,11 @@ pub struct Cli {
 pub enum Command {
     Adapt(adapt::Opts),
     Build(build::Opts),
+    Cache(cache::Opts),
     Doctor(doctor::Opts),
+    Inspect(inspect::Opts),
     New(new::Opts),
+    Run(run::Opts),
     Validate(validate::Opts),
 }
 
@@ -43,8 +49,11 @@ pub fn dispatch(cli: Cli) -> i32 {
     let result: anyhow::Result<i32> = match cli.command {
         Command::Adapt(opts) => adapt::run(opts),
         Command::Build(opts) => build::run(opts),
+        Command::Cache(opts) => cache::run(opts),
         Command::Doctor(opts) => doctor::run(opts),
+        Command::Inspect(opts) => inspect::run(opts),
         Command::New(opts) => new::run(opts),
+        Command::Run(opts) => run::run(opts),
         Command::Validate(opts) => validate::run(opts),
     };
     match result {

@@ -475,10 +475,10 @@ impl<'a> Converter<'a> {
                 Value::Null => Some(String::new()),
                 _ => self.string(v, &path),
             };
-            if let Some(value) = value {
-                if out.insert(key.clone(), value).is_some() {
-                    self.error(k.pos, format!("`{path}` is given twice"));
-                }
+            if let Some(value) = value
+                && out.insert(key.clone(), value).is_some()
+            {
+                self.error(k.pos, format!("`{path}` is given twice"));
             }
         }
         out

@@ -1,0 +1,13 @@
+//! Any bytes given to `qyv inspect`: a report or an error, never a panic; a report always
+//! renders and serializes to JSON.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    if let Ok(report) = runner::inspect::inspect(data) {
+        let _ = runner::inspect::render_human("fuzz.wasm", &report, false);
+        serde_json::to_string(&report).expect("a report serializes");
+    }
+    let _ = runner::inspect::wit_text(data);
+});

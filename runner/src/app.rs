@@ -1,0 +1,371 @@
+//! From a manifest (or a bare .wasm) and the command line to a [`RunRequest`]: resolves the
+//! grants, prepares the file systems, and refuses what cannot be honoured.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use qyvpack::manifest::{AppType, FsAccess, FsType, Manifest};
+
+use crate::grants::{DATA_DIR, Grants, MODELS_DIR, Mount, NetRules, Overrides};
+use crate::run::{RunLimits, RunRequest};
+use crate::sandbox::Scratch;
+
+/// Why an app cannot be started as asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The manifest grants something no host can honour (exec, gfx) or asks for what this
+    /// runner does not do; the message says which and why.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{0}")]
+    Grants(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
+    let context = context.into();
+    move |source| AppError::Io { context, source }
+}
+
+/// Files the guest sees that do not come from the host's disk directly: a bundle's models
+/// and assets, or a project's (read from its directory).
+pub trait FileSource {
+    /// Relative paths of the models.
+    fn models(&self) -> Vec<PathBuf>;
+    /// Relative paths of the assets.
+    fn assets(&self) -> Vec<PathBuf>;
+    /// A file's content.
+    fn read(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
+}
+
+/// A project directory's declared models and assets.
+pub struct ProjectFiles {
+    dir: PathBuf,
+    models: Vec<PathBuf>,
+    assets: Vec<PathBuf>,
+}
+
+impl ProjectFiles {
+    pub fn new(dir: &Path, manifest: &Manifest) -> Result<ProjectFiles, AppError> {
+        let expand = |patterns: &[String]| {
+            qyvpack::files::expand(dir, patterns).map_err(|e| AppError::Grants(e.to_string()))
+        };
+        Ok(ProjectFiles {
+            dir: dir.to_path_buf(),
+            models: expand(&manifest.models)?,
+            assets: expand(&manifest.assets)?,
+        })
+    }
+}
+
+impl FileSource for ProjectFiles {
+    fn models(&self) -> Vec<PathBuf> {
+        self.models.clone()
+    }
+    fn assets(&self) -> Vec<PathBuf> {
+        self.assets.clone()
+    }
+    fn read(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        std::fs::read(self.dir.join(rel))
+    }
+}
+
+/// A run ready to start; keeps its scratch directories alive until dropped.
+pub struct Prepared {
+    pub request: RunRequest,
+    /// What the banner shows.
+    pub grants: Grants,
+    /// Whether the command line widened the manifest's grants.
+    pub widened: bool,
+    _scratch: Vec<Scratch>,
+}
+
+/// Command-line limits; each applies on top of the manifest's (the tighter wins).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LimitFlags {
+    pub memory: Option<u64>,
+    pub timeout: Option<Duration>,
+    pub fuel: Option<u64>,
+}
+
+/// What the command line adds to a run.
+#[derive(Debug, Clone, Default)]
+pub struct Invocation {
+    /// Arguments after `--`.
+    pub args: Vec<String>,
+    pub overrides: Overrides,
+    pub limits: LimitFlags,
+    /// Fixed environment values (`--env KEY=VALUE`), after the manifest's.
+    pub env: Vec<(String, String)>,
+    /// Use the compile cache.
+    pub cache: bool,
+}
+
+/// The wasm to run.
+pub struct Wasm {
+    pub bytes: Vec<u8>,
+    /// Its sha256 when already known (a verified bundle).
+    pub sha256: Option<String>,
+}
+
+/// Prepares a manifest's app. `dir` is the manifest's directory; `files` its models and
+/// assets.
+pub fn prepare(
+    manifest: &Manifest,
+    dir: &Path,
+    wasm: Wasm,
+    files: &dyn FileSource,
+    inv: &Invocation,
+) -> Result<Prepared, AppError> {
+    let overrides = &inv.overrides;
+    let limits = inv.limits;
+    let mut refusals = manifest.unsupported_grants();
+    match manifest.app_type {
+        AppType::Http => refusals.push(
+            "type: http apps are served by an HTTP host (wasi:http/proxy), which `qyv run` is not; \
+             it runs type: cli apps"
+                .into(),
+        ),
+        AppType::Gui if !manifest.permissions.gfx => refusals.push(
+            "type: gui cannot be honoured: qyv has no graphics host yet".into(),
+        ),
+        _ => {}
+    }
+    if !refusals.is_empty() {
+        return Err(AppError::Refused(refusals.join("\n")));
+    }
+
+    let mut scratch = Vec::new();
+    let mut mounts = Vec::new();
+    let fs_access = if overrides.no_fs {
+        FsAccess::None
+    } else {
+        manifest.permissions.fs
+    };
+    if fs_access != FsAccess::None {
+        let writable = fs_access == FsAccess::Write && !overrides.read_only;
+        match manifest.fs.as_ref().map(|f| f.kind) {
+            Some(FsType::Diskfs) => {
+                let source = manifest
+                    .fs
+                    .as_ref()
+                    .and_then(|f| f.source.as_deref())
+                    .unwrap_or(".");
+                let host = dir.join(source);
+                let host = host.canonicalize().map_err(io(format!(
+                    "cannot open the diskfs source {}",
+                    host.display()
+                )))?;
+                mounts.push(Mount {
+                    host,
+                    guest: DATA_DIR.into(),
+                    writable,
+                    origin: "diskfs".into(),
+                });
+            }
+            Some(FsType::Netfs) => {
+                return Err(AppError::Refused(
+                    "fs.type: netfs is not supported by this qyv yet: fetch the files into the \
+                     project and use memfs with `assets`, or diskfs"
+                        .into(),
+                ));
+            }
+            Some(FsType::Memfs) | None => {
+                let s = Scratch::new().map_err(io("cannot create the memfs scratch directory"))?;
+                for rel in files.assets() {
+                    let bytes = files
+                        .read(&rel)
+                        .map_err(io(format!("cannot read asset {}", rel.display())))?;
+                    s.seed_file(&rel, &bytes)
+                        .map_err(io(format!("cannot seed asset {}", rel.display())))?;
+                }
+                mounts.push(Mount {
+                    host: s.path().to_path_buf(),
+                    guest: DATA_DIR.into(),
+                    writable,
+                    origin: "memfs".into(),
+                });
+                scratch.push(s);
+            }
+        }
+    }
+    let models = files.models();
+    if !models.is_empty() {
+        let s = Scratch::new().map_err(io("cannot create the models directory"))?;
+        for rel in &models {
+            let bytes = files
+                .read(rel)
+                .map_err(io(format!("cannot read model {}", rel.display())))?;
+            s.seed_file(rel, &bytes)
+                .map_err(io(format!("cannot place model {}", rel.display())))?;
+        }
+        mounts.push(Mount {
+            host: s.path().to_path_buf(),
+            guest: MODELS_DIR.into(),
+            writable: false,
+            origin: "models".into(),
+        });
+        scratch.push(s);
+    }
+    add_dirs(&mut mounts, overrides)?;
+
+    let mut env: Vec<(String, String)> = manifest
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    set_fixed(&mut env, &inv.env);
+    let mut env_missing = Vec::new();
+    if !overrides.no_env {
+        let names = manifest
+            .permissions
+            .env
+            .iter()
+            .chain(overrides.grant_env.iter());
+        for name in names {
+            match std::env::var(name) {
+                Ok(v) => {
+                    env.retain(|(k, _)| k != name);
+                    env.push((name.clone(), v));
+                }
+                Err(_) => env_missing.push(name.clone()),
+            }
+        }
+    }
+
+    let net = if overrides.no_net {
+        NetRules::Deny
+    } else if overrides.grant_net {
+        NetRules::Any
+    } else {
+        NetRules::resolve(&manifest.permissions.net).map_err(|e| AppError::Grants(e.to_string()))?
+    };
+
+    let grants = Grants {
+        mounts,
+        net,
+        env,
+        env_missing,
+    };
+    let mut all_args = manifest.args.clone();
+    all_args.extend(inv.args.iter().cloned());
+    let request = RunRequest {
+        name: manifest.name.clone(),
+        wasm: wasm.bytes,
+        sha256: wasm.sha256,
+        args: all_args,
+        grants: grants.clone(),
+        limits: RunLimits {
+            memory: tighter(manifest.limits.memory, limits.memory),
+            timeout: tighter(manifest.limits.timeout, limits.timeout),
+            fuel: tighter(manifest.limits.fuel, limits.fuel),
+        },
+        cache: inv.cache,
+    };
+    Ok(Prepared {
+        request,
+        grants,
+        widened: overrides.widens(),
+        _scratch: scratch,
+    })
+}
+
+/// Prepares a bare .wasm: nothing is granted but what the command line grants.
+pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared, AppError> {
+    let overrides = &inv.overrides;
+    let limits = inv.limits;
+    let mut mounts = Vec::new();
+    add_dirs(&mut mounts, overrides)?;
+    let mut env = Vec::new();
+    set_fixed(&mut env, &inv.env);
+    let mut env_missing = Vec::new();
+    if !overrides.no_env {
+        for name in &overrides.grant_env {
+            match std::env::var(name) {
+                Ok(v) => env.push((name.clone(), v)),
+                Err(_) => env_missing.push(name.clone()),
+            }
+        }
+    }
+    let grants = Grants {
+        mounts,
+        net: if overrides.grant_net && !overrides.no_net {
+            NetRules::Any
+        } else {
+            NetRules::Deny
+        },
+        env,
+        env_missing,
+    };
+    Ok(Prepared {
+        request: RunRequest {
+            name: name.to_string(),
+            wasm: wasm.bytes,
+            sha256: wasm.sha256,
+            args: inv.args.clone(),
+            grants: grants.clone(),
+            limits: RunLimits {
+                memory: limits.memory,
+                timeout: limits.timeout,
+                fuel: limits.fuel,
+            },
+            cache: inv.cache,
+        },
+        grants,
+        widened: overrides.widens(),
+        _scratch: Vec::new(),
+    })
+}
+
+/// `--dir` mounts: need `--grant fs=...`, which says read or write.
+fn add_dirs(mounts: &mut Vec<Mount>, overrides: &Overrides) -> Result<(), AppError> {
+    if overrides.dirs.is_empty() || overrides.no_fs {
+        return Ok(());
+    }
+    let access = match overrides.grant_fs {
+        Some(a) if a != FsAccess::None => a,
+        _ => {
+            return Err(AppError::Grants(
+                "--dir mounts a host directory: say how with --grant fs=read or --grant fs=write"
+                    .into(),
+            ));
+        }
+    };
+    for (host, guest) in &overrides.dirs {
+        let canon = host
+            .canonicalize()
+            .map_err(io(format!("cannot open --dir {}", host.display())))?;
+        if !guest.starts_with('/') {
+            return Err(AppError::Grants(format!(
+                "--dir guest path `{guest}` must be absolute"
+            )));
+        }
+        mounts.push(Mount {
+            host: canon,
+            guest: guest.clone(),
+            writable: access == FsAccess::Write && !overrides.read_only,
+            origin: "--dir".into(),
+        });
+    }
+    Ok(())
+}
+
+fn tighter<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Sets fixed values, replacing earlier ones of the same name.
+fn set_fixed(env: &mut Vec<(String, String)>, fixed: &[(String, String)]) {
+    for (k, v) in fixed {
+        env.retain(|(name, _)| name != k);
+        env.push((k.clone(), v.clone()));
+    }
+}

@@ -1,0 +1,300 @@
+//! What a guest is granted: the manifest's permissions, narrowed or widened by the command
+//! line, resolved into concrete mounts, environment and network rules. Pure data: the
+//! sandbox turns it into a WASI context.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
+
+use qyvpack::manifest::{FsAccess, NetPolicy};
+
+/// Where the app's file system (`fs:`) appears in the guest.
+pub const DATA_DIR: &str = "/data";
+/// Where a bundle's models appear in the guest (read-only).
+pub const MODELS_DIR: &str = "/models";
+
+/// A host directory visible to the guest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub host: PathBuf,
+    pub guest: String,
+    pub writable: bool,
+    /// What it is, for the banner: `diskfs`, `memfs`, `models`, `--dir`.
+    pub origin: String,
+}
+
+/// Everything the guest may touch.
+#[derive(Debug, Clone, Default)]
+pub struct Grants {
+    pub mounts: Vec<Mount>,
+    pub net: NetRules,
+    /// The environment the guest sees, in order: fixed values, then granted host variables.
+    pub env: Vec<(String, String)>,
+    /// Names of granted host variables that were not set on the host (shown in `-v`).
+    pub env_missing: Vec<String>,
+}
+
+/// Network rules, resolved.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum NetRules {
+    /// No sockets and no name lookup.
+    #[default]
+    Deny,
+    /// Any address, name lookup allowed.
+    Any,
+    /// Only these addresses; name lookup when a host name was listed.
+    Allow {
+        rules: Vec<AddrRule>,
+        name_lookup: bool,
+        /// The patterns as written, for the banner.
+        patterns: Vec<String>,
+    },
+}
+
+/// One allowed address pattern after resolution.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrRule {
+    /// `None` means any IP address (`*:port`).
+    pub ip: Option<IpAddr>,
+    /// `None` means any port.
+    pub port: Option<u16>,
+}
+
+/// A `host:port` pattern that cannot be turned into address rules.
+#[derive(Debug, thiserror::Error)]
+pub enum NetRuleError {
+    #[error("net pattern `{0}` is not host:port")]
+    Syntax(String),
+    #[error(
+        "net pattern `{0}`: a wildcard domain cannot be enforced by address (WASI checks socket addresses, not names); list the host names instead"
+    )]
+    WildcardDomain(String),
+    #[error("net pattern `{pattern}`: cannot resolve `{host}`: {reason}")]
+    Resolve {
+        pattern: String,
+        host: String,
+        reason: String,
+    },
+}
+
+impl NetRules {
+    /// Resolves a manifest's net policy. Host names are looked up now, on the host: the
+    /// guest may then connect to the addresses they had at start.
+    pub fn resolve(policy: &NetPolicy) -> Result<NetRules, NetRuleError> {
+        match policy {
+            NetPolicy::Deny => Ok(NetRules::Deny),
+            NetPolicy::Allow => Ok(NetRules::Any),
+            NetPolicy::List(patterns) => {
+                let mut rules = Vec::new();
+                let mut name_lookup = false;
+                for pattern in patterns {
+                    let (host, port) = split_host_port(pattern)
+                        .ok_or_else(|| NetRuleError::Syntax(pattern.clone()))?;
+                    let port_rule = if port == "*" {
+                        None
+                    } else {
+                        Some(
+                            port.parse::<u16>()
+                                .map_err(|_| NetRuleError::Syntax(pattern.clone()))?,
+                        )
+                    };
+                    if host == "*" {
+                        rules.push(AddrRule {
+                            ip: None,
+                            port: port_rule,
+                        });
+                    } else if host.starts_with("*.") {
+                        return Err(NetRuleError::WildcardDomain(pattern.clone()));
+                    } else if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
+                        rules.push(AddrRule {
+                            ip: Some(ip),
+                            port: port_rule,
+                        });
+                    } else {
+                        name_lookup = true;
+                        let addrs =
+                            (host, 0u16)
+                                .to_socket_addrs()
+                                .map_err(|e| NetRuleError::Resolve {
+                                    pattern: pattern.clone(),
+                                    host: host.to_string(),
+                                    reason: e.to_string(),
+                                })?;
+                        for a in addrs {
+                            rules.push(AddrRule {
+                                ip: Some(a.ip()),
+                                port: port_rule,
+                            });
+                        }
+                    }
+                }
+                Ok(NetRules::Allow {
+                    rules,
+                    name_lookup,
+                    patterns: patterns.clone(),
+                })
+            }
+        }
+    }
+
+    /// Whether the guest may use this socket address (to connect, bind or send).
+    pub fn allows(&self, addr: &SocketAddr) -> bool {
+        match self {
+            NetRules::Deny => false,
+            NetRules::Any => true,
+            NetRules::Allow { rules, .. } => rules.iter().any(|r| {
+                r.ip.is_none_or(|ip| same_ip(ip, addr.ip()))
+                    && r.port.is_none_or(|p| p == addr.port())
+            }),
+        }
+    }
+
+    /// Whether the guest may look up host names.
+    pub fn name_lookup(&self) -> bool {
+        match self {
+            NetRules::Deny => false,
+            NetRules::Any => true,
+            NetRules::Allow { name_lookup, .. } => *name_lookup,
+        }
+    }
+}
+
+/// IPv4 and its IPv4-mapped IPv6 form are the same address.
+fn same_ip(a: IpAddr, b: IpAddr) -> bool {
+    let canon = |ip: IpAddr| match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+        v4 => v4,
+    };
+    canon(a) == canon(b)
+}
+
+/// `host:port`, `[v6]:port`.
+fn split_host_port(pattern: &str) -> Option<(&str, &str)> {
+    let (host, port) = pattern.rsplit_once(':')?;
+    if host.is_empty() || port.is_empty() {
+        return None;
+    }
+    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+        return None;
+    }
+    Some((host, port))
+}
+
+/// Changes the command line makes to what a manifest grants.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--no-fs`: no mounts at all.
+    pub no_fs: bool,
+    /// `--read-only`: every mount read-only.
+    pub read_only: bool,
+    /// `--no-net`.
+    pub no_net: bool,
+    /// `--no-env`: no host variables (fixed `env` values stay).
+    pub no_env: bool,
+    /// `--grant net`: widen to any address.
+    pub grant_net: bool,
+    /// `--grant fs=read|write`: the fs access for mounts given with `--dir`.
+    pub grant_fs: Option<FsAccess>,
+    /// `--grant env=NAME`: extra host variables.
+    pub grant_env: Vec<String>,
+    /// `--dir HOST[::GUEST]`: extra mounts (need `--grant fs=...`).
+    pub dirs: Vec<(PathBuf, String)>,
+}
+
+impl Overrides {
+    /// Whether anything widens the manifest's grants (the banner says so loudly).
+    pub fn widens(&self) -> bool {
+        self.grant_net || self.grant_fs.is_some() || !self.grant_env.is_empty()
+    }
+}
+
+impl fmt::Display for Grants {
+    /// One line per grant, for the banner.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.mounts.is_empty() {
+            write!(f, "fs none")?;
+        } else {
+            let list: Vec<String> = self
+                .mounts
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{} {} ({}{})",
+                        m.guest,
+                        if m.writable { "rw" } else { "ro" },
+                        m.origin,
+                        if m.origin == "memfs" {
+                            String::new()
+                        } else {
+                            format!(" {}", m.host.display())
+                        }
+                    )
+                })
+                .collect();
+            write!(f, "fs {}", list.join(", "))?;
+        }
+        match &self.net {
+            NetRules::Deny => write!(f, "; net none")?,
+            NetRules::Any => write!(f, "; net any")?,
+            NetRules::Allow { patterns, .. } => write!(f, "; net {}", patterns.join(", "))?,
+        }
+        if self.env.is_empty() {
+            write!(f, "; env none")
+        } else {
+            let names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+            write!(f, "; env {}", names.join(", "))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(p: &[&str]) -> NetPolicy {
+        NetPolicy::List(p.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn deny_allows_nothing_and_no_lookup() {
+        let r = NetRules::resolve(&NetPolicy::Deny).unwrap();
+        assert!(!r.allows(&"127.0.0.1:80".parse().unwrap()));
+        assert!(!r.name_lookup());
+    }
+
+    #[test]
+    fn list_admits_only_listed_ports_and_addresses() {
+        let r = NetRules::resolve(&list(&["127.0.0.1:8080", "*:53", "[::1]:9000"])).unwrap();
+        assert!(r.allows(&"127.0.0.1:8080".parse().unwrap()));
+        assert!(r.allows(&"[::ffff:127.0.0.1]:8080".parse().unwrap()));
+        assert!(!r.allows(&"127.0.0.1:8081".parse().unwrap()));
+        assert!(!r.allows(&"10.0.0.1:8080".parse().unwrap()));
+        assert!(r.allows(&"10.0.0.1:53".parse().unwrap()));
+        assert!(r.allows(&"[::1]:9000".parse().unwrap()));
+        assert!(!r.name_lookup(), "no host name listed, so no lookup");
+    }
+
+    #[test]
+    fn host_names_resolve_and_enable_lookup() {
+        let r = NetRules::resolve(&list(&["localhost:7000"])).unwrap();
+        assert!(r.name_lookup());
+        assert!(r.allows(&"127.0.0.1:7000".parse().unwrap()));
+        assert!(!r.allows(&"127.0.0.1:7001".parse().unwrap()));
+    }
+
+    #[test]
+    fn wildcard_domains_and_bad_patterns_are_refused() {
+        assert!(matches!(
+            NetRules::resolve(&list(&["*.example.com:443"])),
+            Err(NetRuleError::WildcardDomain(_))
+        ));
+        assert!(matches!(
+            NetRules::resolve(&list(&["nope"])),
+            Err(NetRuleError::Syntax(_))
+        ));
+        assert!(matches!(
+            NetRules::resolve(&list(&["host:99999"])),
+            Err(NetRuleError::Syntax(_))
+        ));
+    }
+}

@@ -1,0 +1,171 @@
+//! Components: the WIT world (decoded with wit-component), which standard world it fits,
+//! and the core modules inside.
+
+use wasmparser::{Chunk, Parser, Payload};
+use wit_component::DecodedWasm;
+use wit_parser::{Resolve, WorldItem, WorldKey};
+
+use super::report::{NestedModule, WorldItem as ReportItem};
+use super::sections::SectionStats;
+use super::{InspectError, core};
+
+/// The core modules of a component (also inside nested components) and its own sections.
+pub fn walk(
+    bytes: &[u8],
+    base: usize,
+    modules: &mut Vec<NestedModule>,
+) -> Result<SectionStats, InspectError> {
+    let mut stats = SectionStats::default();
+    let mut parser = Parser::new(base as u64);
+    let mut pos = 0usize;
+    loop {
+        let chunk = parser
+            .parse(&bytes[pos..], true)
+            .map_err(InspectError::malformed)?;
+        let Chunk::Parsed { consumed, payload } = chunk else {
+            return Err(InspectError::Malformed {
+                message: "unexpected end of file".into(),
+                offset: Some(base + bytes.len()),
+            });
+        };
+        pos += consumed;
+        stats.record_component(&payload);
+        match payload {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            } => {
+                let start = unchecked_range.start - base;
+                let end = unchecked_range.end - base;
+                let inner = bytes.get(start..end).ok_or(InspectError::Malformed {
+                    message: "module section out of bounds".into(),
+                    offset: Some(unchecked_range.start),
+                })?;
+                let facts = core::analyze(inner, unchecked_range.start)?;
+                modules.push(NestedModule {
+                    index: modules.len(),
+                    size: inner.len() as u64,
+                    language: facts.stats.language(),
+                    imports: facts.module.imports.len(),
+                    exports: facts.module.exports.len(),
+                    proposals: facts.module.proposals,
+                });
+                pos += inner.len();
+            }
+            Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let start = unchecked_range.start - base;
+                let end = unchecked_range.end - base;
+                let inner = bytes.get(start..end).ok_or(InspectError::Malformed {
+                    message: "component section out of bounds".into(),
+                    offset: Some(unchecked_range.start),
+                })?;
+                let nested = walk(inner, unchecked_range.start, modules)?;
+                for (field, tools) in nested.producers {
+                    stats.producers.entry(field).or_default().extend(tools);
+                }
+                pos += inner.len();
+            }
+            Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    Ok(stats)
+}
+
+/// The component's world.
+pub fn world(bytes: &[u8]) -> Result<(String, Vec<ReportItem>, Vec<ReportItem>), InspectError> {
+    let (resolve, world) = decode(bytes)?;
+    let w = &resolve.worlds[world];
+    let name = match w.package {
+        Some(pkg) => format!("{}/{}", resolve.packages[pkg].name, w.name),
+        None => w.name.clone(),
+    };
+    let items = |map: &wit_parser::IndexMap<WorldKey, WorldItem>| {
+        map.iter()
+            .map(|(key, item)| describe(&resolve, key, item))
+            .collect::<Vec<_>>()
+    };
+    Ok((name, items(&w.imports), items(&w.exports)))
+}
+
+fn describe(resolve: &Resolve, key: &WorldKey, item: &WorldItem) -> ReportItem {
+    match item {
+        WorldItem::Interface { id, .. } => {
+            let iface = &resolve.interfaces[*id];
+            let pkg = iface.package.map(|p| &resolve.packages[p].name);
+            ReportItem {
+                name: resolve
+                    .id_of(*id)
+                    .unwrap_or_else(|| resolve.name_world_key(key)),
+                kind: "interface".into(),
+                package: pkg.map(|p| format!("{}:{}", p.namespace, p.name)),
+                version: pkg.and_then(|p| p.version.as_ref().map(|v| v.to_string())),
+            }
+        }
+        WorldItem::Function(f) => ReportItem {
+            name: f.name.clone(),
+            kind: "function".into(),
+            package: None,
+            version: None,
+        },
+        WorldItem::Type { id, .. } => ReportItem {
+            name: resolve.types[*id]
+                .name
+                .clone()
+                .unwrap_or_else(|| resolve.name_world_key(key)),
+            kind: "type".into(),
+            package: None,
+            version: None,
+        },
+    }
+}
+
+/// The standard world a component fits, from its exports.
+pub fn fits(exports: &[ReportItem]) -> &'static str {
+    let exports_iface = |prefix: &str| {
+        exports
+            .iter()
+            .any(|e| e.kind == "interface" && e.name.starts_with(prefix))
+    };
+    if exports_iface("wasi:http/incoming-handler") {
+        "wasi:http/proxy"
+    } else if exports_iface("wasi:cli/run") {
+        "wasi:cli/command"
+    } else {
+        "library"
+    }
+}
+
+fn decode(bytes: &[u8]) -> Result<(Resolve, wit_parser::WorldId), InspectError> {
+    match wit_component::decode(bytes) {
+        Ok(DecodedWasm::Component(resolve, world)) => Ok((resolve, world)),
+        Ok(DecodedWasm::WitPackage(..)) => Err(InspectError::Malformed {
+            message: "this is a WIT package encoded as wasm, not a runnable component".into(),
+            offset: None,
+        }),
+        Err(e) => Err(InspectError::Malformed {
+            message: format!("cannot decode the component's WIT: {e:#}"),
+            offset: None,
+        }),
+    }
+}
+
+/// The component's world as WIT text.
+pub fn wit_text(bytes: &[u8]) -> Result<String, InspectError> {
+    let (resolve, world) = decode(bytes)?;
+    let pkg = resolve.worlds[world]
+        .package
+        .ok_or(InspectError::Malformed {
+            message: "the decoded world has no package".into(),
+            offset: None,
+        })?;
+    let mut printer = wit_component::WitPrinter::default();
+    printer
+        .print(&resolve, pkg, &[])
+        .map_err(|e| InspectError::Malformed {
+            message: format!("cannot print WIT: {e:#}"),
+            offset: None,
+        })?;
+    Ok(printer.output.to_string())
+}

@@ -1,0 +1,144 @@
+//! Inspection of wasm files: what a core module or component imports and exports, which
+//! WASI world it fits, what made it, and how its bytes are spent. Needs no wasmtime.
+
+mod component;
+mod core;
+mod render;
+mod report;
+mod sections;
+
+use wasmparser::{Chunk, Encoding, Parser, Payload, Validator, WasmFeatures};
+
+pub use render::{human_size, render_human};
+pub use report::*;
+
+/// Why a file could not be inspected.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// Not wasm at all (wrong magic), or structurally broken (truncated, corrupt).
+    #[error("{message}{}", offset.map(|o| format!(" (at byte offset {o})")).unwrap_or_default())]
+    Malformed {
+        message: String,
+        offset: Option<usize>,
+    },
+}
+
+impl InspectError {
+    fn malformed(e: wasmparser::BinaryReaderError) -> Self {
+        InspectError::Malformed {
+            message: e.message().to_string(),
+            offset: Some(e.offset()),
+        }
+    }
+}
+
+/// The wasm features the validator accepts: what the runner's engine enables (GC, function
+/// references, exception handling, SIMD, threads, tail calls, memory64, multi-memory, the
+/// component model...). The legacy exception encoding is left out: wasmtime refuses it.
+pub fn validation_features() -> WasmFeatures {
+    WasmFeatures::all() - WasmFeatures::LEGACY_EXCEPTIONS
+}
+
+/// Inspects a core module or component.
+pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
+    let encoding = encoding(bytes)?;
+    let validation = match Validator::new_with_features(validation_features()).validate_all(bytes) {
+        Ok(_) => Validation {
+            valid: true,
+            error: None,
+            offset: None,
+        },
+        Err(e) => Validation {
+            valid: false,
+            error: Some(e.message().to_string()),
+            offset: Some(e.offset()),
+        },
+    };
+    let mut report = Report {
+        schema_version: SCHEMA_VERSION,
+        kind: Kind::CoreModule,
+        size: bytes.len() as u64,
+        validation,
+        language: None,
+        producers: Default::default(),
+        adapter: None,
+        sections: Vec::new(),
+        custom_sections: Vec::new(),
+        module: None,
+        component: None,
+    };
+    match encoding {
+        Encoding::Module => {
+            let facts = core::analyze(bytes, 0)?;
+            report.language = facts.stats.language();
+            report.sections = facts.stats.size_list();
+            report.custom_sections = facts.stats.custom.clone();
+            report.producers = facts.stats.producers.clone();
+            report.adapter = facts.stats.adapter.clone();
+            report.module = Some(facts.module);
+        }
+        Encoding::Component => {
+            report.kind = Kind::Component;
+            let mut modules = Vec::new();
+            let stats = component::walk(bytes, 0, &mut modules)?;
+            let (world, imports, exports) = component::world(bytes)?;
+            // The language is the largest core module's, unless the component says more.
+            report.language = stats.language().or_else(|| {
+                modules
+                    .iter()
+                    .filter(|m| m.language.is_some())
+                    .max_by_key(|m| m.size)
+                    .and_then(|m| m.language.clone())
+            });
+            report.sections = stats.size_list();
+            report.custom_sections = stats.custom.clone();
+            report.producers = stats.producers.clone();
+            report.adapter = stats.adapter.clone();
+            report.component = Some(Component {
+                world,
+                fits: component::fits(&exports).into(),
+                imports,
+                exports,
+                modules,
+            });
+        }
+    }
+    Ok(report)
+}
+
+/// A component's world as WIT text (what `qyv inspect --wit` prints).
+pub fn wit_text(bytes: &[u8]) -> Result<String, InspectError> {
+    match encoding(bytes)? {
+        Encoding::Component => component::wit_text(bytes),
+        Encoding::Module => Err(InspectError::Malformed {
+            message: "a core module has no WIT world; adapt it into a component first (qyv adapt)"
+                .into(),
+            offset: None,
+        }),
+    }
+}
+
+/// Module or component, from the header.
+fn encoding(bytes: &[u8]) -> Result<Encoding, InspectError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(InspectError::Malformed {
+            message: if bytes.is_empty() {
+                "empty file, not WebAssembly".into()
+            } else {
+                "not a WebAssembly file (no \\0asm header)".into()
+            },
+            offset: Some(0),
+        });
+    }
+    match Parser::new(0).parse(bytes, false) {
+        Ok(Chunk::Parsed {
+            payload: Payload::Version { encoding, .. },
+            ..
+        }) => Ok(encoding),
+        Ok(_) => Err(InspectError::Malformed {
+            message: "truncated header".into(),
+            offset: Some(0),
+        }),
+        Err(e) => Err(InspectError::malformed(e)),
+    }
+}
