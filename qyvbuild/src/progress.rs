@@ -10,6 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 /// Reports what a build is doing.
 pub struct Progress {
     bar: Option<ProgressBar>,
+    /// Capture tools' output even without a spinner (shown only on failure).
+    capture: bool,
     verbose: bool,
     phase: RefCell<Option<(String, Instant)>>,
 }
@@ -28,15 +30,25 @@ impl Progress {
         });
         Progress {
             bar,
+            capture: false,
             verbose,
             phase: RefCell::new(None),
         }
+    }
+
+    /// A spinner on a terminal; otherwise silent, with tools' output captured and shown only
+    /// if they fail (`qyv run` building first, like `cargo run`).
+    pub fn captured(verbose: bool) -> Self {
+        let mut p = Progress::new(verbose, false);
+        p.capture = true;
+        p
     }
 
     /// A reporter that shows nothing (library use, tests).
     pub fn hidden() -> Self {
         Progress {
             bar: None,
+            capture: false,
             verbose: false,
             phase: RefCell::new(None),
         }
@@ -45,7 +57,7 @@ impl Progress {
     /// Whether a spinner is showing, in which case tools' output should be captured (and shown
     /// on failure) rather than passed through.
     pub fn is_interactive(&self) -> bool {
-        self.bar.is_some()
+        self.bar.is_some() || self.capture
     }
 
     /// Starts a phase (e.g. `compiling`), ending the previous one.

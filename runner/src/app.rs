@@ -124,21 +124,7 @@ pub fn prepare(
 ) -> Result<Prepared, AppError> {
     let overrides = &inv.overrides;
     let limits = inv.limits;
-    let mut refusals = manifest.unsupported_grants();
-    match manifest.app_type {
-        AppType::Http => refusals.push(
-            "type: http apps are served by an HTTP host (wasi:http/proxy), which `qyv run` is not; \
-             it runs type: cli apps"
-                .into(),
-        ),
-        AppType::Gui if !manifest.permissions.gfx => refusals.push(
-            "type: gui cannot be honoured: qyv has no graphics host yet".into(),
-        ),
-        _ => {}
-    }
-    if !refusals.is_empty() {
-        return Err(AppError::Refused(refusals.join("\n")));
-    }
+    refuse_unsupported(manifest)?;
 
     let mut scratch = Vec::new();
     let mut mounts = Vec::new();
@@ -367,5 +353,27 @@ fn set_fixed(env: &mut Vec<(String, String)>, fixed: &[(String, String)]) {
     for (k, v) in fixed {
         env.retain(|(name, _)| name != k);
         env.push((k.clone(), v.clone()));
+    }
+}
+
+/// Refuses a manifest that grants what no host can honour, or asks for an app type `qyv
+/// run` does not run, with the reasons (before anything is read or compiled).
+pub fn refuse_unsupported(manifest: &Manifest) -> Result<(), AppError> {
+    let mut refusals = manifest.unsupported_grants();
+    match manifest.app_type {
+        AppType::Http => refusals.push(
+            "type: http apps are served by an HTTP host (wasi:http/proxy), which `qyv run` is not; \
+             it runs type: cli apps"
+                .into(),
+        ),
+        AppType::Gui if !manifest.permissions.gfx => refusals.push(
+            "type: gui cannot be honoured: qyv has no graphics host yet".into(),
+        ),
+        _ => {}
+    }
+    if refusals.is_empty() {
+        Ok(())
+    } else {
+        Err(AppError::Refused(refusals.join("\n")))
     }
 }

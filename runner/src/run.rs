@@ -259,7 +259,7 @@ fn classify(e: wasmtime::Error, limits: &RunLimits, timed_out: bool) -> Outcome 
         .map(|bt| bt.to_string())
         .unwrap_or_default();
     let message = match trap {
-        Some(t) => format!("wasm trap: {t}"),
+        Some(t) => t.to_string(),
         None => e.root_cause().to_string(),
     };
     Outcome::Trapped { message, backtrace }

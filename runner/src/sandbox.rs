@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
 use crate::grants::{Grants, NetRules};
@@ -34,13 +35,21 @@ pub fn wasi_builder(argv: &[String], grants: &Grants) -> anyhow::Result<WasiCtxB
             b.allow_tcp(false).allow_udp(false);
         }
         NetRules::Any => {
-            b.inherit_network();
+            b.allow_tcp(true).allow_udp(true).inherit_network();
         }
         rules @ NetRules::Allow { .. } => {
-            b.socket_addr_check(move |addr, _use| {
-                let ok = rules.allows(&addr);
-                Box::pin(async move { ok })
-            });
+            // TCP and UDP are off by default in wasmtime-wasi; the address check decides.
+            b.allow_tcp(true)
+                .allow_udp(true)
+                .socket_addr_check(move |addr, use_| {
+                    // Connecting first binds the socket to an ephemeral local address
+                    // (0.0.0.0:0); that is part of any outgoing connection.
+                    let ephemeral = matches!(use_, SocketAddrUse::TcpBind | SocketAddrUse::UdpBind)
+                        && addr.ip().is_unspecified()
+                        && addr.port() == 0;
+                    let ok = ephemeral || rules.allows(&addr);
+                    Box::pin(async move { ok })
+                });
         }
     }
     Ok(b)

@@ -152,6 +152,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             e => e.to_string(),
         })?;
         let m = &loaded.manifest;
+        app::refuse_unsupported(m).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let entry = m.entrypoint_path(&loaded.dir);
         let wasm = std::fs::read(&entry).map_err(|e| {
             format!(
@@ -249,8 +250,10 @@ fn manifest_dir(path: &Path) -> PathBuf {
 
 /// Builds the project (a no-op when nothing changed), like `cargo run`.
 fn build_first(dir: &Path, opts: &Opts) -> Result<(), String> {
-    let progress = qyvbuild::progress::Progress::new(opts.verbose, true);
-    qyvbuild::build::build(dir, &Default::default(), &progress)
+    let progress = qyvbuild::progress::Progress::captured(opts.verbose);
+    let built = qyvbuild::build::build(dir, &Default::default(), &progress);
+    progress.finish();
+    built
         .map(|_| ())
         .map_err(|e| format!("building {} failed: {e}", dir.display()))
 }

@@ -1,0 +1,426 @@
+//! End-to-end tests of `qyv run`: a probe guest (tests/fixtures/probe) tries what the
+//! sandbox should allow or refuse, under manifests written by each test.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::{qyv, root, rust_fixture};
+
+struct Out {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run_qyv(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Out {
+    let mut cmd = qyv();
+    cmd.current_dir(cwd).arg("run").args(args);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// A project directory with the probe component and `manifest` (YAML after the name and
+/// entrypoint lines).
+fn app(manifest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(probe("wasm32-wasip2"), dir.path().join("probe.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("app.qyv"),
+        format!("name: probe-app\nentrypoint: probe.wasm\n{manifest}"),
+    )
+    .unwrap();
+    dir
+}
+
+fn probe(target: &str) -> PathBuf {
+    rust_fixture("probe", target)
+}
+
+/// Runs the probe in `dir` (its app.qyv) with probe arguments.
+fn probe_in(dir: &Path, args: &[&str]) -> Out {
+    let mut all = vec!["-q", "app.qyv", "--"];
+    all.extend_from_slice(args);
+    run_qyv(&all, dir, &[])
+}
+
+#[test]
+fn argv0_is_the_app_name_and_arguments_follow() {
+    let dir = app("");
+    let out = probe_in(dir.path(), &["argv", "a", "b c"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "ok probe-app argv a b c\n");
+}
+
+#[test]
+fn fs_none_opens_no_file() {
+    let dir = app("permissions:\n  fs: none\nfs:\n  type: memfs\n");
+    for args in [
+        ["read", "/data/x"],
+        ["ls", "/data"],
+        ["read", "/etc/passwd"],
+    ] {
+        let out = probe_in(dir.path(), &args);
+        assert!(out.stdout.starts_with("denied"), "{args:?}: {}", out.stdout);
+    }
+    let out = probe_in(dir.path(), &["ls", "."]);
+    assert!(out.stdout.starts_with("denied"), "{}", out.stdout);
+}
+
+#[test]
+fn read_only_reads_but_writes_fail_inside_the_guest() {
+    let dir = app("permissions:\n  fs: read-only\nfs:\n  type: diskfs\n  source: data\n");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/in.txt"), "hello disk").unwrap();
+    let out = probe_in(dir.path(), &["read", "/data/in.txt"]);
+    assert_eq!(out.stdout, "ok read hello disk\n", "{}", out.stderr);
+    let out = probe_in(dir.path(), &["write", "/data/out.txt", "x"]);
+    assert_eq!(out.code, Some(0));
+    assert!(out.stdout.starts_with("denied write"), "{}", out.stdout);
+    assert!(!dir.path().join("data/out.txt").exists());
+    let out = probe_in(dir.path(), &["write", "/data/in.txt", "changed"]);
+    assert!(out.stdout.starts_with("denied write"), "{}", out.stdout);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/in.txt")).unwrap(),
+        "hello disk"
+    );
+}
+
+#[test]
+fn read_write_writes_only_into_the_mounted_dir() {
+    let dir = app("permissions:\n  fs: read-write\nfs:\n  type: diskfs\n  source: data\n");
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("secret.txt"), "outside").unwrap();
+    let out = probe_in(dir.path(), &["write", "/data/new.txt", "written"]);
+    assert_eq!(out.stdout, "ok wrote /data/new.txt\n", "{}", out.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("data/new.txt")).unwrap(),
+        "written"
+    );
+    for args in [
+        ["read", "/data/../secret.txt"].as_slice(),
+        &["write", "/data/../escaped.txt", "x"],
+        &["write", "/escaped.txt", "x"],
+        &["read", "/data/../../etc/passwd"],
+    ] {
+        let out = probe_in(dir.path(), args);
+        assert!(out.stdout.starts_with("denied"), "{args:?}: {}", out.stdout);
+    }
+    assert!(!dir.path().join("escaped.txt").exists());
+}
+
+#[test]
+fn memfs_is_scratch_space_removed_after_the_run() {
+    let dir = app("permissions:\n  fs: read-write\nfs:\n  type: memfs\nassets: [assets]\n");
+    std::fs::create_dir(dir.path().join("assets")).unwrap();
+    std::fs::write(dir.path().join("assets/seed.txt"), "seeded").unwrap();
+    let out = probe_in(dir.path(), &["read", "/data/assets/seed.txt"]);
+    assert_eq!(out.stdout, "ok read seeded\n", "{}", out.stderr);
+    let out = probe_in(dir.path(), &["write", "/data/tmp.txt", "x"]);
+    assert_eq!(out.stdout, "ok wrote /data/tmp.txt\n");
+    // A new run starts from the assets again.
+    let out = probe_in(dir.path(), &["ls", "/data"]);
+    assert_eq!(out.stdout, "ok ls assets\n");
+}
+
+/// A loopback server answering "pong" to each connection, on a free port.
+fn pong_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 3];
+            let _ = conn.read(&mut buf);
+            let _ = conn.write_all(b"pong");
+        }
+    });
+    port
+}
+
+#[test]
+fn net_false_cannot_connect_to_loopback() {
+    let port = pong_server();
+    let dir = app("permissions:\n  net: false\n");
+    let out = probe_in(dir.path(), &["connect", &format!("127.0.0.1:{port}")]);
+    assert!(out.stdout.starts_with("denied connect"), "{}", out.stdout);
+    // The same server is reachable when the command line widens the grant.
+    let out = run_qyv(
+        &[
+            "-q",
+            "--grant",
+            "net",
+            "app.qyv",
+            "--",
+            "connect",
+            &format!("127.0.0.1:{port}"),
+        ],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.stdout, "ok connected pong\n", "{}", out.stderr);
+}
+
+#[test]
+fn net_allowlist_admits_only_the_listed_port() {
+    let allowed = pong_server();
+    let other = pong_server();
+    let dir = app(&format!("permissions:\n  net: [\"127.0.0.1:{allowed}\"]\n"));
+    let out = probe_in(dir.path(), &["connect", &format!("127.0.0.1:{allowed}")]);
+    assert_eq!(out.stdout, "ok connected pong\n", "{}", out.stderr);
+    let out = probe_in(dir.path(), &["connect", &format!("127.0.0.1:{other}")]);
+    assert!(out.stdout.starts_with("denied connect"), "{}", out.stdout);
+    // --no-net narrows the manifest's grant.
+    let out = run_qyv(
+        &[
+            "-q",
+            "--no-net",
+            "app.qyv",
+            "--",
+            "connect",
+            &format!("127.0.0.1:{allowed}"),
+        ],
+        dir.path(),
+        &[],
+    );
+    assert!(out.stdout.starts_with("denied connect"), "{}", out.stdout);
+}
+
+#[test]
+fn env_shows_only_granted_variables() {
+    let dir = app("permissions:\n  env: [QYV_TEST_GRANTED]\nenv:\n  FIXED: one\n");
+    let out = run_qyv(
+        &["-q", "app.qyv", "--", "env"],
+        dir.path(),
+        &[("QYV_TEST_GRANTED", "yes"), ("QYV_TEST_SECRET", "no")],
+    );
+    assert_eq!(
+        out.stdout, "ok env FIXED=one QYV_TEST_GRANTED=yes\n",
+        "{}",
+        out.stderr
+    );
+    let out = run_qyv(
+        &["-q", "--no-env", "app.qyv", "--", "env"],
+        dir.path(),
+        &[("QYV_TEST_GRANTED", "yes")],
+    );
+    assert_eq!(out.stdout, "ok env FIXED=one\n");
+}
+
+#[test]
+fn banner_shows_grants_and_widening() {
+    let dir = app("permissions:\n  net: false\n");
+    let out = run_qyv(
+        &["--grant", "net", "app.qyv", "--", "argv"],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(out.stderr.contains("qyv ▸ probe-app ("), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("grants: fs none; net any; env none [WIDENED by --grant]"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn timeout_stops_an_infinite_loop_with_124() {
+    let dir = app("limits:\n  timeout: 1s\n");
+    let start = Instant::now();
+    let out = probe_in(dir.path(), &["spin"]);
+    let elapsed = start.elapsed();
+    assert_eq!(out.code, Some(124), "{}", out.stderr);
+    assert!(out.stderr.contains("timed out after 1s"), "{}", out.stderr);
+    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+#[test]
+fn memory_limit_stops_a_memory_bomb() {
+    let dir = app("limits:\n  memory: 32MiB\n");
+    let out = probe_in(dir.path(), &["alloc"]);
+    assert_eq!(out.code, Some(134), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("limits.memory (32.0 MiB)"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn preview1_exit_code_is_qyvs_exit_code() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_qyv(
+        &[
+            "-q",
+            probe("wasm32-wasip1").to_str().unwrap(),
+            "--",
+            "exit",
+            "3",
+        ],
+        tmp.path(),
+        &[],
+    );
+    assert_eq!(out.code, Some(3), "{}", out.stderr);
+    // A component's exit(non-zero) is 1 (WASI's exit carries only ok/err).
+    let out = run_qyv(
+        &[
+            "-q",
+            probe("wasm32-wasip2").to_str().unwrap(),
+            "--",
+            "exit",
+            "3",
+        ],
+        tmp.path(),
+        &[],
+    );
+    assert_eq!(out.code, Some(1), "{}", out.stderr);
+}
+
+#[test]
+fn a_trap_prints_its_message_and_backtrace() {
+    let dir = app("");
+    let out = probe_in(dir.path(), &["trap"]);
+    assert_eq!(out.code, Some(134));
+    assert!(
+        out.stderr
+            .contains("qyv: the app trapped: wasm trap: wasm `unreachable`"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("probe::main"), "{}", out.stderr);
+}
+
+#[test]
+fn exec_and_gfx_grants_are_refused_with_the_reason() {
+    let dir = app("permissions:\n  exec: true\n");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125));
+    assert!(
+        out.stderr.contains("WASI has no process spawning"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    let seed = root().join("tests/manifests/seed/editor-texto.qyv");
+    let out = run_qyv(&[seed.to_str().unwrap()], dir.path(), &[]);
+    assert_eq!(out.code, Some(125));
+    assert!(out.stderr.contains("no graphics host"), "{}", out.stderr);
+}
+
+#[test]
+fn missing_host_interfaces_are_named_plainly() {
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = dir.path().join("http.wasm");
+    std::fs::write(
+        &wasm,
+        wat::parse_str(
+            r#"(component (import "wasi:http/types@0.2.3" (instance (export "f" (func)))))"#,
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let out = run_qyv(&["-q", wasm.to_str().unwrap()], dir.path(), &[]);
+    assert_eq!(out.code, Some(125));
+    assert!(
+        out.stderr.contains("`wasi:http/types@0.2.3` (HTTP)"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        !out.stderr.contains("matching implementation"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn compile_cache_is_reused_and_a_damaged_entry_is_rebuilt() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = app("");
+    let env = [("QYV_CACHE_DIR", cache.path().to_str().unwrap())];
+    let first = run_qyv(&["-v", "app.qyv", "--", "argv"], dir.path(), &env);
+    assert_eq!(first.code, Some(0), "{}", first.stderr);
+    assert!(!first.stderr.contains("from the cache"), "{}", first.stderr);
+    let second = run_qyv(&["-v", "app.qyv", "--", "argv"], dir.path(), &env);
+    assert!(
+        second.stderr.contains("from the cache"),
+        "{}",
+        second.stderr
+    );
+    // Damage the artifact: the next run must not trust it.
+    let compiled = cache.path().join("compiled");
+    for entry in std::fs::read_dir(&compiled).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "cwasm") {
+            let mut bytes = std::fs::read(&path).unwrap();
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0xff;
+            std::fs::write(&path, bytes).unwrap();
+        }
+    }
+    let third = run_qyv(&["-v", "app.qyv", "--", "argv"], dir.path(), &env);
+    assert_eq!(third.code, Some(0), "{}", third.stderr);
+    assert_eq!(third.stdout, "ok probe-app argv\n");
+    assert!(!third.stderr.contains("from the cache"), "{}", third.stderr);
+    let clean = qyv()
+        .arg("cache")
+        .arg("clean")
+        .env("QYV_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert!(clean.status.success());
+    assert_eq!(std::fs::read_dir(&compiled).unwrap().count(), 0);
+}
+
+#[test]
+fn the_seed_hello_example_runs() {
+    let out = run_qyv(&["examples/hello/hello.qyv", "--", "x"], &root(), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(
+        out.stdout,
+        "¡Hola desde Qyvol! Hello from hello-qyvol.\nargs: x\n"
+    );
+    assert!(out.stderr.contains("qyv ▸ hello-qyvol"), "{}", out.stderr);
+}
+
+#[test]
+fn new_build_run_prints_the_greeting_and_arguments() {
+    let tmp = tempfile::tempdir().unwrap();
+    let status = qyv()
+        .current_dir(tmp.path())
+        .args(["new", "--lang", "rust", "demo"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let status = qyv()
+        .current_dir(tmp.path())
+        .args(["build", "demo"])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = run_qyv(&["demo", "--", "a", "b"], tmp.path(), &[]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "Hello from demo!\nargs: a b\n");
+    // Edit the source: `qyv run DIR` rebuilds the stale output first, like `cargo run`.
+    let main = tmp.path().join("demo/src/main.rs");
+    let src = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, src.replace("from", "again from")).unwrap();
+    let out = run_qyv(&["-q", "demo"], tmp.path(), &[]);
+    assert!(
+        out.stdout.starts_with("Hello again from demo!"),
+        "{}{}",
+        out.stdout,
+        out.stderr
+    );
+}
