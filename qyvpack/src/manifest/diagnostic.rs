@@ -46,15 +46,24 @@ impl Diagnostic {
         pos: Pos,
         message: impl Into<String>,
     ) -> Self {
+        // The parser reports the end of the input as the start of the line after it: point
+        // at the end of the last line instead, which the user can see.
+        let lines = src.split('\n').count();
+        let (line, column) = if pos.line > lines {
+            let last = src.split('\n').next_back().unwrap_or("");
+            (lines, last.chars().count() + 1)
+        } else {
+            (pos.line.max(1), pos.column.max(1))
+        };
         Diagnostic {
             severity,
             message: message.into(),
             file: file.to_path_buf(),
-            line: pos.line.max(1),
-            column: pos.column.max(1),
+            line,
+            column,
             snippet: src
                 .lines()
-                .nth(pos.line.saturating_sub(1))
+                .nth(line.saturating_sub(1))
                 .map(|l| l.trim_end().to_string()),
             width: pos.len.max(1),
             hint: None,

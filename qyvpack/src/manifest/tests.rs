@@ -293,3 +293,14 @@ fn never_panics_on_odd_input() {
         let _ = parse(src, Path::new("t.qyv"));
     }
 }
+
+#[test]
+fn errors_at_the_end_of_input_point_inside_it() {
+    // Found by the manifest fuzz target: the parser placed this error on a line past the end.
+    let src = "name: hello\nentrypoint: hello.wasm\npermissions:\n  fs: none\n  uxec:$ sometimeso";
+    let err = parse(src, Path::new("x.qyv")).unwrap_err();
+    let lines = src.split('\n').count();
+    for d in err.diagnostics() {
+        assert!(d.line >= 1 && d.line <= lines, "{d}");
+    }
+}

@@ -153,6 +153,12 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
                 }
             }
             Payload::StartSection { func, .. } => start = Some(func),
+            Payload::DataSection(reader) => {
+                let data = &bytes[reader.range().start - offset..reader.range().end - offset];
+                if contains(data, b"/rustc/") || contains(data, b"library/std/src/") {
+                    stats.data_marker = Some(("Rust", "data: Rust standard library paths"));
+                }
+            }
             Payload::CodeSectionEntry(body) => {
                 let mut locals = body.get_locals_reader().map_err(InspectError::malformed)?;
                 for _ in 0..locals.get_count() {
@@ -320,4 +326,20 @@ fn kind_name(kind: ExternalKind) -> &'static str {
         ExternalKind::Global => "global",
         ExternalKind::Tag => "tag",
     }
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
+        return true;
+    };
+    let mut i = 0;
+    while let Some(pos) = haystack[i..].iter().position(|&b| b == first) {
+        let at = i + pos;
+        if haystack[at + 1..].starts_with(rest) {
+            return true;
+        }
+        i = at + 1;
+    }
+    false
 }

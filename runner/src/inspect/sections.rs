@@ -14,6 +14,9 @@ pub struct SectionStats {
     pub custom: Vec<SectionSize>,
     pub producers: BTreeMap<String, Vec<Tool>>,
     pub adapter: Option<String>,
+    /// A language betrayed by the data section when producers were stripped (e.g. Rust's
+    /// panic locations under `/rustc/`).
+    pub data_marker: Option<(&'static str, &'static str)>,
 }
 
 impl SectionStats {
@@ -171,6 +174,9 @@ impl SectionStats {
                 n if n.to_ascii_lowercase().starts_with("zig") => return guess("Zig", ev),
                 _ => {}
             }
+        }
+        if let Some((language, evidence)) = self.data_marker {
+            return guess(language, evidence.into());
         }
         None
     }
