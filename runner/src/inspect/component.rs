@@ -138,6 +138,12 @@ pub fn fits(exports: &[ReportItem]) -> &'static str {
 }
 
 fn decode(bytes: &[u8]) -> Result<(Resolve, wit_parser::WorldId), InspectError> {
+    // wit-parser's decoder allocates a section's declared size before reading it: a header
+    // claiming gigabytes would exhaust memory (found by fuzzing). wasmparser checks every
+    // section's size against the bytes actually there, so only well-formed input goes on.
+    for payload in Parser::new(0).parse_all(bytes) {
+        payload.map_err(InspectError::malformed)?;
+    }
     match wit_component::decode(bytes) {
         Ok(DecodedWasm::Component(resolve, world)) => Ok((resolve, world)),
         Ok(DecodedWasm::WitPackage(..)) => Err(InspectError::Malformed {

@@ -142,3 +142,30 @@ fn encoding(bytes: &[u8]) -> Result<Encoding, InspectError> {
         Err(e) => Err(InspectError::malformed(e)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_section_claiming_gigabytes_is_refused_without_allocating_them() {
+        // A component header, then a section whose size field claims ~4 GiB (from fuzzing).
+        let bytes = b"\0asm\x0d\x00\x01\x00\x0a\xfa\xf5\xfd\xff\x0e\x3d\x2e";
+        assert!(matches!(
+            wit_text(bytes),
+            Err(InspectError::Malformed { .. })
+        ));
+        assert!(matches!(
+            inspect(bytes),
+            Err(InspectError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn non_wasm_is_refused_with_the_reason() {
+        let err = inspect(b"").unwrap_err().to_string();
+        assert!(err.contains("empty file"), "{err}");
+        let err = inspect(b"#!/bin/sh\necho hi\n").unwrap_err().to_string();
+        assert!(err.contains("no \\0asm header"), "{err}");
+    }
+}
