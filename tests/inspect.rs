@@ -254,3 +254,22 @@ fn missing_file_is_a_usage_error() {
         out.stderr
     );
 }
+
+#[test]
+fn json_report_of_a_real_core_module_is_stable() {
+    let wasm = rust_fixture("hello-rust", "wasm32-wasip1");
+    let v = inspect_json(&wasm);
+    // Sizes, counts and tool versions move with the toolchain; the shape and the interface
+    // must not.
+    insta::assert_json_snapshot!("rust_core_module_json", v, {
+        ".file" => "[file]",
+        ".size" => "[size]",
+        ".sections[].size" => "[size]",
+        ".custom_sections[].size" => "[size]",
+        ".producers" => "[producers]",
+        ".module.functions" => "[count]",
+        ".module.memories[].initial" => "[pages]",
+        ".module.tables[].initial" => "[count]",
+        ".module.tables[].maximum" => "[count]",
+    });
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# qyv run against wasmtime run (the wasmtime 49 CLI from PyPI) on a Rust hello, a Go hello
+# (a 2.5 MB preview1 core module) and the 18 MB componentize-py hello: warm (both tools'
+# compile caches filled) and cold (no cache). Prints medians and ratios.
+source "$(dirname "$0")/lib.sh"
+need_hyperfine
+need_wasmtime
+build_qyv
+
+rust="$(rust_hello)"
+go="$(go_hello)"
+py="$(py_hello)"
+export QYV_CACHE_DIR="$BENCH_DIR/qyv-cache"
+
+for app in rust go py; do
+  wasm="${!app}"
+  "$QYV" run -q "$wasm" >/dev/null   # fill qyv's cache
+  "$WASMTIME" run "$wasm" >/dev/null # fill wasmtime's cache
+  bench "qyv-run-$app-warm" "$QYV run -q $wasm"
+  bench "wasmtime-run-$app-warm" "$WASMTIME run $wasm"
+done
+for app in rust go py; do
+  wasm="${!app}"
+  runs=10; [ "$app" = py ] && runs=3
+  hyperfine --style none --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/qyv-run-$app-cold.json" \
+    "$QYV run -q --no-cache $wasm" >/dev/null
+  hyperfine --style none --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/wasmtime-run-$app-cold.json" \
+    "$WASMTIME run -C cache=n $wasm" >/dev/null
+done
+
+echo "| benchmark | qyv run | wasmtime run | ratio | goal |"
+echo "|---|---|---|---|---|"
+ratio_row "Rust hello, warm" qyv-run-rust-warm wasmtime-run-rust-warm "<= 1.0x"
+ratio_row "Go hello (2.5 MB core module), warm" qyv-run-go-warm wasmtime-run-go-warm "<= 1.0x"
+ratio_row "componentize-py hello (18 MB), warm" qyv-run-py-warm wasmtime-run-py-warm "<= 0.5x"
+ratio_row "Rust hello, cold" qyv-run-rust-cold wasmtime-run-rust-cold "<= 1.05x"
+ratio_row "Go hello, cold" qyv-run-go-cold wasmtime-run-go-cold "<= 1.05x"
+ratio_row "componentize-py hello, cold" qyv-run-py-cold wasmtime-run-py-cold "<= 1.05x"
