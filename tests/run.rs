@@ -124,13 +124,13 @@ fn memfs_is_scratch_space_removed_after_the_run() {
     let dir = app("permissions:\n  fs: read-write\nfs:\n  type: memfs\nassets: [assets]\n");
     std::fs::create_dir(dir.path().join("assets")).unwrap();
     std::fs::write(dir.path().join("assets/seed.txt"), "seeded").unwrap();
-    let out = probe_in(dir.path(), &["read", "/data/assets/seed.txt"]);
+    let out = probe_in(dir.path(), &["read", "/data/seed.txt"]);
     assert_eq!(out.stdout, "ok read seeded\n", "{}", out.stderr);
     let out = probe_in(dir.path(), &["write", "/data/tmp.txt", "x"]);
     assert_eq!(out.stdout, "ok wrote /data/tmp.txt\n");
     // A new run starts from the assets again.
     let out = probe_in(dir.path(), &["ls", "/data"]);
-    assert_eq!(out.stdout, "ok ls assets\n");
+    assert_eq!(out.stdout, "ok ls seed.txt\n");
 }
 
 /// A loopback server answering "pong" to each connection, on a free port.

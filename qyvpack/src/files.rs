@@ -20,6 +20,72 @@ pub enum FilesError {
     },
 }
 
+/// A declared file: where it is in the project, and where the app sees it (below `/models`
+/// or `/data`, and below `models/` or `assets/` in a bundle).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct DeclaredFile {
+    /// Relative to the manifest's directory.
+    pub source: PathBuf,
+    /// Relative to the mount point: the path below the pattern's directory part.
+    pub dest: PathBuf,
+}
+
+/// Expands `patterns` like [`expand`] and gives each file its destination: its path below
+/// the pattern's directory part (`models/*.onnx` puts `models/m.onnx` at `m.onnx`; a
+/// directory pattern keeps the paths inside it; a plain file keeps its name). Two files with
+/// the same destination are an error.
+pub fn declared(dir: &Path, patterns: &[String]) -> Result<Vec<DeclaredFile>, FilesError> {
+    let mut out: Vec<DeclaredFile> = Vec::new();
+    for pattern in patterns {
+        let base = pattern_base(dir, pattern);
+        for source in expand(dir, std::slice::from_ref(pattern))? {
+            let dest = source
+                .strip_prefix(&base)
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|_| source.clone());
+            let dest = if dest.as_os_str().is_empty() {
+                PathBuf::from(source.file_name().unwrap_or_default())
+            } else {
+                dest
+            };
+            if let Some(other) = out.iter().find(|f| f.dest == dest && f.source != source) {
+                return Err(FilesError::Pattern {
+                    pattern: pattern.clone(),
+                    reason: format!(
+                        "puts {} where {} already is ({})",
+                        source.display(),
+                        other.source.display(),
+                        dest.display()
+                    ),
+                });
+            }
+            out.push(DeclaredFile { source, dest });
+        }
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// The directory part of a pattern: the components before the first glob character; for a
+/// plain path, its parent (a file) or itself (a directory).
+fn pattern_base(dir: &Path, pattern: &str) -> PathBuf {
+    let is_glob = |c: &str| c.contains(['*', '?', '[']);
+    let parts: Vec<&str> = pattern
+        .split('/')
+        .filter(|p| !p.is_empty() && *p != ".")
+        .collect();
+    if let Some(first_glob) = parts.iter().position(|p| is_glob(p)) {
+        return parts[..first_glob].iter().collect();
+    }
+    let path: PathBuf = parts.iter().collect();
+    if dir.join(&path).is_dir() {
+        path
+    } else {
+        path.parent().map(Path::to_path_buf).unwrap_or_default()
+    }
+}
+
 /// Expands `patterns` below `dir`. Returns paths relative to `dir`, sorted, without
 /// duplicates. A pattern may be a file, a directory (all files below it) or a glob (`*`,
 /// `**`, `?`, `[...]`). Patterns that leave `dir`, and symbolic links, are errors.
@@ -120,6 +186,24 @@ mod tests {
             .map(PathBuf::from)
             .collect();
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn destinations_are_below_the_pattern_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("models/sub")).unwrap();
+        std::fs::write(d.join("models/m.onnx"), "m").unwrap();
+        std::fs::write(d.join("models/sub/n.onnx"), "n").unwrap();
+        std::fs::write(d.join("weights.bin"), "w").unwrap();
+        let got = declared(d, &["models/*.onnx".into(), "weights.bin".into()]).unwrap();
+        let dests: Vec<_> = got.iter().map(|f| f.dest.to_str().unwrap()).collect();
+        assert_eq!(dests, ["m.onnx", "weights.bin"]);
+        let got = declared(d, &["models".into()]).unwrap();
+        let dests: Vec<_> = got.iter().map(|f| f.dest.to_str().unwrap()).collect();
+        assert_eq!(dests, ["m.onnx", "sub/n.onnx"]);
+        std::fs::write(d.join("m.onnx"), "other").unwrap();
+        assert!(declared(d, &["models/*.onnx".into(), "m.onnx".into()]).is_err());
     }
 
     #[test]

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use qyvpack::files::DeclaredFile;
 use qyvpack::manifest::{AppType, FsAccess, FsType, Manifest};
 
 use crate::grants::{DATA_DIR, Grants, MODELS_DIR, Mount, NetRules, Overrides};
@@ -35,44 +36,57 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> AppError {
 /// Files the guest sees that do not come from the host's disk directly: a bundle's models
 /// and assets, or a project's (read from its directory).
 pub trait FileSource {
-    /// Relative paths of the models.
+    /// Paths of the models below `/models`.
     fn models(&self) -> Vec<PathBuf>;
-    /// Relative paths of the assets.
+    /// Paths of the assets below `/data`.
     fn assets(&self) -> Vec<PathBuf>;
-    /// A file's content.
-    fn read(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
+    /// A model's content.
+    fn read_model(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
+    /// An asset's content.
+    fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
 }
 
 /// A project directory's declared models and assets.
 pub struct ProjectFiles {
     dir: PathBuf,
-    models: Vec<PathBuf>,
-    assets: Vec<PathBuf>,
+    models: Vec<DeclaredFile>,
+    assets: Vec<DeclaredFile>,
 }
 
 impl ProjectFiles {
     pub fn new(dir: &Path, manifest: &Manifest) -> Result<ProjectFiles, AppError> {
-        let expand = |patterns: &[String]| {
-            qyvpack::files::expand(dir, patterns).map_err(|e| AppError::Grants(e.to_string()))
+        let declared = |patterns: &[String]| {
+            qyvpack::files::declared(dir, patterns).map_err(|e| AppError::Grants(e.to_string()))
         };
         Ok(ProjectFiles {
             dir: dir.to_path_buf(),
-            models: expand(&manifest.models)?,
-            assets: expand(&manifest.assets)?,
+            models: declared(&manifest.models)?,
+            assets: declared(&manifest.assets)?,
         })
     }
 }
 
 impl FileSource for ProjectFiles {
     fn models(&self) -> Vec<PathBuf> {
-        self.models.clone()
+        self.models.iter().map(|f| f.dest.clone()).collect()
     }
     fn assets(&self) -> Vec<PathBuf> {
-        self.assets.clone()
+        self.assets.iter().map(|f| f.dest.clone()).collect()
     }
-    fn read(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
-        std::fs::read(self.dir.join(rel))
+    fn read_model(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        read_declared(&self.dir, &self.models, rel)
     }
+    fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        read_declared(&self.dir, &self.assets, rel)
+    }
+}
+
+fn read_declared(dir: &Path, files: &[DeclaredFile], dest: &Path) -> std::io::Result<Vec<u8>> {
+    let f = files
+        .iter()
+        .find(|f| f.dest == dest)
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not declared"))?;
+    std::fs::read(dir.join(&f.source))
 }
 
 /// A run ready to start; keeps its scratch directories alive until dropped.
@@ -165,7 +179,7 @@ pub fn prepare(
                 let s = Scratch::new().map_err(io("cannot create the memfs scratch directory"))?;
                 for rel in files.assets() {
                     let bytes = files
-                        .read(&rel)
+                        .read_asset(&rel)
                         .map_err(io(format!("cannot read asset {}", rel.display())))?;
                     s.seed_file(&rel, &bytes)
                         .map_err(io(format!("cannot seed asset {}", rel.display())))?;
@@ -185,7 +199,7 @@ pub fn prepare(
         let s = Scratch::new().map_err(io("cannot create the models directory"))?;
         for rel in &models {
             let bytes = files
-                .read(rel)
+                .read_model(rel)
                 .map_err(io(format!("cannot read model {}", rel.display())))?;
             s.seed_file(rel, &bytes)
                 .map_err(io(format!("cannot place model {}", rel.display())))?;

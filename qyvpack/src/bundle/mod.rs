@@ -1,0 +1,169 @@
+//! `.qyvbin` bundles (format in docs/format.md): a zstd skippable frame holding the header
+//! (index of files with digests, and an Ed25519 signature over it), then a zstd-compressed
+//! ustar archive of the manifest, the component, models and assets.
+
+mod read;
+mod write;
+
+use serde::{Deserialize, Serialize};
+
+pub use read::{Bundle, ReadLimits, read};
+pub use write::{PackFile, PackInput, Packed, pack};
+
+/// The format version this qyv writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+/// The header's magic, first in the skippable frame.
+pub const MAGIC: &[u8; 4] = b"QYVB";
+/// zstd's first skippable-frame magic number (little-endian on disk).
+pub const SKIPPABLE_FRAME_MAGIC: u32 = 0x184D_2A50;
+/// Where the component is in the archive.
+pub const COMPONENT_PATH: &str = "app.wasm";
+/// Where the manifest is in the archive.
+pub const MANIFEST_PATH: &str = "manifest.qyv";
+/// Directory of models in the archive (mounted at `/models`).
+pub const MODELS_DIR: &str = "models/";
+/// Directory of assets in the archive (seeding `/data`).
+pub const ASSETS_DIR: &str = "assets/";
+/// The mode of every file in a bundle.
+pub const FILE_MODE: u32 = 0o644;
+/// Largest header accepted.
+pub const MAX_HEADER: usize = 1 << 20;
+
+/// The signed list of a bundle's files.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Index {
+    pub format: u32,
+    pub name: String,
+    pub component: String,
+    pub manifest: String,
+    pub files: Vec<FileEntry>,
+    /// Size and sha256 of the compressed archive that follows the header: with the
+    /// signature over the index, every byte of the file is covered.
+    pub archive_size: u64,
+    pub archive_sha256: String,
+}
+
+/// One file of a bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileEntry {
+    pub path: String,
+    pub mode: u32,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// A bundle's signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SignatureBlock {
+    pub algorithm: String,
+    /// Base64 of the 32-byte Ed25519 public key.
+    pub public_key: String,
+    /// Base64 of the 64-byte signature.
+    pub signature: String,
+}
+
+/// What the signature covers: a domain tag, the format version and the index bytes.
+pub fn signed_message(version: u32, index: &[u8]) -> Vec<u8> {
+    let mut m = Vec::with_capacity(index.len() + 24);
+    m.extend_from_slice(b"qyvbin signature\0");
+    m.extend_from_slice(&version.to_le_bytes());
+    m.extend_from_slice(index);
+    m
+}
+
+/// Why a bundle is refused. Each hostile shape has its own message.
+#[derive(Debug, thiserror::Error)]
+pub enum BundleError {
+    #[error("not a qyv bundle: it does not start with a qyv header frame")]
+    NotABundle,
+    #[error(
+        "this bundle is format version {found}; this qyv reads version {FORMAT_VERSION} (update qyv)"
+    )]
+    UnknownVersion { found: u32 },
+    #[error("damaged header: {0}")]
+    Header(String),
+    #[error("invalid index: {0}")]
+    Index(String),
+    #[error("the signature does not match the bundle's contents: it was altered after signing")]
+    BadSignature,
+    #[error("unsafe path `{path}`: {reason}")]
+    UnsafePath { path: String, reason: String },
+    #[error("`{path}` appears twice in the archive")]
+    Duplicate { path: String },
+    #[error("`{path}` is a {kind}, not a regular file; bundles hold only regular files")]
+    NotRegular { path: String, kind: String },
+    #[error("`{path}` is in the archive but not in the signed index")]
+    NotCovered { path: String },
+    #[error("`{path}` is in the signed index but missing from the archive")]
+    Missing { path: String },
+    #[error("`{path}` does not match its digest in the index: it was altered")]
+    Digest { path: String },
+    #[error("`{path}` has {what} {found} where the index says {expected}")]
+    Mismatch {
+        path: String,
+        what: &'static str,
+        found: u64,
+        expected: u64,
+    },
+    #[error(
+        "the bundle unpacks to more than {limit} bytes (the limit; set QYV_MAX_UNPACKED to raise it)"
+    )]
+    TooLarge { limit: u64 },
+    #[error("the bundle has more than {limit} files (the limit)")]
+    TooManyEntries { limit: usize },
+    #[error("damaged archive: {0}")]
+    Damaged(String),
+    #[error("the archive does not match the index's digest: the bundle was altered or truncated")]
+    ArchiveDigest,
+    #[error("unexpected data after the archive")]
+    Trailing,
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Checks a path inside a bundle: relative, `/`-separated, no `.`/`..`/empty components,
+/// no backslashes or NULs, at most 255 bytes.
+pub fn check_path(path: &str) -> Result<(), BundleError> {
+    let bad = |reason: &str| {
+        Err(BundleError::UnsafePath {
+            path: path.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if path.is_empty() {
+        return bad("empty");
+    }
+    if path.len() > 255 {
+        return bad("longer than 255 bytes");
+    }
+    if path.starts_with('/') {
+        return bad("absolute paths are refused");
+    }
+    if path.contains('\\') || path.contains('\0') {
+        return bad("backslashes and NULs are refused");
+    }
+    for part in path.split('/') {
+        match part {
+            "" => return bad("empty path component"),
+            "." => return bad("`.` components are refused"),
+            ".." => return bad("`..` would leave the bundle"),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// sha256 as lowercase hex.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,401 @@
+//! Reading bundles: every rule of docs/format.md, checked before anything is used.
+
+use std::collections::{BTreeMap, HashSet};
+use std::io::Read;
+
+use base64::Engine as _;
+use ring::signature::{ED25519, UnparsedPublicKey};
+use sha2::{Digest, Sha256};
+
+use super::*;
+
+/// Caps on what a bundle may unpack to.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadLimits {
+    /// Total bytes of the files.
+    pub max_unpacked: u64,
+    /// Number of files.
+    pub max_entries: usize,
+}
+
+impl Default for ReadLimits {
+    /// 4 GiB and 10 000 files, or `QYV_MAX_UNPACKED` (bytes or a size like `8GiB`).
+    fn default() -> Self {
+        let max_unpacked = std::env::var("QYV_MAX_UNPACKED")
+            .ok()
+            .and_then(|v| crate::manifest::units::parse_size(&v).ok())
+            .unwrap_or(4 << 30);
+        ReadLimits {
+            max_unpacked,
+            max_entries: 10_000,
+        }
+    }
+}
+
+/// A bundle that passed every check.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub version: u32,
+    pub index: Index,
+    /// The signer's public key, when signed (the signature is valid: an invalid one is an
+    /// error). Whether the key is trusted is the caller's decision.
+    pub signer: Option<[u8; 32]>,
+    /// File contents by path.
+    pub files: BTreeMap<String, Vec<u8>>,
+    /// Size of the bundle file.
+    pub compressed_size: u64,
+}
+
+impl Bundle {
+    pub fn manifest_text(&self) -> &[u8] {
+        &self.files[&self.index.manifest]
+    }
+    pub fn component(&self) -> &[u8] {
+        &self.files[&self.index.component]
+    }
+    pub fn entry(&self, path: &str) -> Option<&FileEntry> {
+        self.index.files.iter().find(|f| f.path == path)
+    }
+    /// Total size of the files.
+    pub fn unpacked_size(&self) -> u64 {
+        self.index.files.iter().map(|f| f.size).sum()
+    }
+    /// Files below a directory of the archive (`models/`, `assets/`), by their path below it.
+    pub fn files_below(&self, dir: &str) -> Vec<(String, &[u8])> {
+        self.files
+            .iter()
+            .filter_map(|(p, b)| p.strip_prefix(dir).map(|rest| (rest.to_string(), &b[..])))
+            .collect()
+    }
+}
+
+/// Reads and verifies a bundle held in memory.
+pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
+    let Parts {
+        version,
+        index: index_bytes,
+        signature: sig_bytes,
+        archive,
+    } = split_header(bytes)?;
+    let index: Index = serde_json::from_slice(index_bytes)
+        .map_err(|e| BundleError::Index(format!("not valid index JSON: {e}")))?;
+    if index.format != version {
+        return Err(BundleError::Index(format!(
+            "the index says format {} but the header says {version}",
+            index.format
+        )));
+    }
+    check_index(&index, limits)?;
+
+    let signer = if sig_bytes.is_empty() {
+        None
+    } else {
+        Some(verify_signature(version, index_bytes, sig_bytes)?)
+    };
+
+    if archive.len() as u64 != index.archive_size
+        || hex(&Sha256::digest(archive)) != index.archive_sha256
+    {
+        return Err(BundleError::ArchiveDigest);
+    }
+    let files = read_archive(archive, &index, limits)?;
+    Ok(Bundle {
+        version,
+        index,
+        signer,
+        files,
+        compressed_size: bytes.len() as u64,
+    })
+}
+
+/// A bundle file split at its header.
+struct Parts<'a> {
+    version: u32,
+    index: &'a [u8],
+    signature: &'a [u8],
+    archive: &'a [u8],
+}
+
+/// Splits the header frame from the archive.
+fn split_header(bytes: &[u8]) -> Result<Parts<'_>, BundleError> {
+    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
+        b.get(at..at + 4)
+            .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
+    };
+    if u32_at(bytes, 0) != Some(SKIPPABLE_FRAME_MAGIC) {
+        return Err(BundleError::NotABundle);
+    }
+    let frame_len =
+        u32_at(bytes, 4).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
+    if frame_len > MAX_HEADER {
+        return Err(BundleError::Header(format!(
+            "the header claims {frame_len} bytes; at most {MAX_HEADER} are accepted"
+        )));
+    }
+    let payload = bytes
+        .get(8..8 + frame_len)
+        .ok_or_else(|| BundleError::Header("truncated: the file ends inside the header".into()))?;
+    if payload.get(..4) != Some(&MAGIC[..]) {
+        return Err(BundleError::NotABundle);
+    }
+    let version = u32_at(payload, 4).ok_or_else(|| BundleError::Header("truncated".into()))?;
+    if version != FORMAT_VERSION {
+        return Err(BundleError::UnknownVersion { found: version });
+    }
+    let index_len =
+        u32_at(payload, 8).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
+    let index = payload
+        .get(12..12 + index_len)
+        .ok_or_else(|| BundleError::Header("the index runs past the header".into()))?;
+    let at = 12 + index_len;
+    let sig_len =
+        u32_at(payload, at).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
+    let sig = payload
+        .get(at + 4..at + 4 + sig_len)
+        .ok_or_else(|| BundleError::Header("the signature runs past the header".into()))?;
+    if at + 4 + sig_len != payload.len() {
+        return Err(BundleError::Header(
+            "unexpected bytes after the signature".into(),
+        ));
+    }
+    Ok(Parts {
+        version,
+        index,
+        signature: sig,
+        archive: &bytes[8 + frame_len..],
+    })
+}
+
+fn check_index(index: &Index, limits: ReadLimits) -> Result<(), BundleError> {
+    if index.files.len() > limits.max_entries {
+        return Err(BundleError::TooManyEntries {
+            limit: limits.max_entries,
+        });
+    }
+    let mut total = 0u64;
+    for (i, f) in index.files.iter().enumerate() {
+        check_path(&f.path)?;
+        if i > 0 && index.files[i - 1].path.as_bytes() >= f.path.as_bytes() {
+            return Err(if index.files[i - 1].path == f.path {
+                BundleError::Duplicate {
+                    path: f.path.clone(),
+                }
+            } else {
+                BundleError::Index("files are not sorted by path".into())
+            });
+        }
+        if !is_sha256(&f.sha256) {
+            return Err(BundleError::Index(format!(
+                "`{}` has no valid sha256",
+                f.path
+            )));
+        }
+        total = total.saturating_add(f.size);
+        if total > limits.max_unpacked {
+            return Err(BundleError::TooLarge {
+                limit: limits.max_unpacked,
+            });
+        }
+    }
+    if !is_sha256(&index.archive_sha256) {
+        return Err(BundleError::Index("the archive has no valid sha256".into()));
+    }
+    for (what, path) in [
+        ("component", &index.component),
+        ("manifest", &index.manifest),
+    ] {
+        if !index.files.iter().any(|f| &f.path == path) {
+            return Err(BundleError::Index(format!(
+                "the {what} `{path}` is not among the files"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn verify_signature(version: u32, index: &[u8], sig_bytes: &[u8]) -> Result<[u8; 32], BundleError> {
+    let block: SignatureBlock = serde_json::from_slice(sig_bytes)
+        .map_err(|e| BundleError::Header(format!("damaged signature block: {e}")))?;
+    if block.algorithm != "ed25519" {
+        return Err(BundleError::Header(format!(
+            "unknown signature algorithm `{}`",
+            block.algorithm
+        )));
+    }
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let pk: [u8; 32] = b64
+        .decode(&block.public_key)
+        .ok()
+        .and_then(|v| v.try_into().ok())
+        .ok_or_else(|| {
+            BundleError::Header("the signature's public key is not 32 bytes of base64".into())
+        })?;
+    let sig = b64
+        .decode(&block.signature)
+        .map_err(|_| BundleError::Header("the signature is not base64".into()))?;
+    UnparsedPublicKey::new(&ED25519, pk)
+        .verify(&signed_message(version, index), &sig)
+        .map_err(|_| BundleError::BadSignature)?;
+    Ok(pk)
+}
+
+/// Reads at most `left` bytes, then fails: a decompression bomb stops here.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+    limit: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            // One byte more means over the cap.
+            let mut probe = [0u8; 1];
+            return match self.inner.read(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(std::io::Error::other(CapExceeded(self.limit))),
+            };
+        }
+        let max = buf.len().min(self.left.min(usize::MAX as u64) as usize);
+        let n = self.inner.read(&mut buf[..max])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+#[derive(Debug)]
+struct CapExceeded(u64);
+
+impl std::fmt::Display for CapExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "over the cap of {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for CapExceeded {}
+
+fn damaged(e: std::io::Error, limits: ReadLimits) -> BundleError {
+    if e.get_ref().is_some_and(|inner| inner.is::<CapExceeded>()) {
+        BundleError::TooLarge {
+            limit: limits.max_unpacked,
+        }
+    } else {
+        BundleError::Damaged(e.to_string())
+    }
+}
+
+fn read_archive(
+    archive: &[u8],
+    index: &Index,
+    limits: ReadLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    // The exact length of the tar stream follows from the index; allow the zero padding a
+    // tar writer may add to complete a record.
+    let expected: u64 = index
+        .files
+        .iter()
+        .map(|f| 512 + f.size.div_ceil(512) * 512)
+        .sum::<u64>()
+        + 1024;
+    let cap = expected + 10240;
+    let decoder = zstd::stream::Decoder::with_buffer(archive)
+        .map_err(|e| BundleError::Damaged(e.to_string()))?;
+    let mut capped = Capped {
+        inner: decoder,
+        left: cap,
+        limit: limits.max_unpacked.min(cap),
+    };
+    let by_path: BTreeMap<&str, &FileEntry> =
+        index.files.iter().map(|f| (f.path.as_str(), f)).collect();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut files = BTreeMap::new();
+    {
+        let mut tar = tar::Archive::new(&mut capped);
+        let entries = tar.entries().map_err(|e| damaged(e, limits))?;
+        for entry in entries {
+            let mut entry = entry.map_err(|e| damaged(e, limits))?;
+            let raw = entry.path_bytes().into_owned();
+            let path = String::from_utf8(raw).map_err(|_| BundleError::UnsafePath {
+                path: "(not UTF-8)".into(),
+                reason: "paths must be UTF-8".into(),
+            })?;
+            check_path(&path)?;
+            let kind = entry.header().entry_type();
+            if !kind.is_file() {
+                let kind = match kind {
+                    tar::EntryType::Symlink => "symbolic link",
+                    tar::EntryType::Link => "hard link",
+                    tar::EntryType::Char => "character device",
+                    tar::EntryType::Block => "block device",
+                    tar::EntryType::Fifo => "FIFO",
+                    tar::EntryType::Directory => "directory",
+                    _ => "special entry",
+                };
+                return Err(BundleError::NotRegular {
+                    path,
+                    kind: kind.into(),
+                });
+            }
+            if !seen.insert(path.clone()) {
+                return Err(BundleError::Duplicate { path });
+            }
+            let Some(expected) = by_path.get(path.as_str()) else {
+                return Err(BundleError::NotCovered { path });
+            };
+            if files.len() >= limits.max_entries {
+                return Err(BundleError::TooManyEntries {
+                    limit: limits.max_entries,
+                });
+            }
+            let mode = entry.header().mode().map_err(|e| damaged(e, limits))?;
+            if mode != expected.mode {
+                return Err(BundleError::Mismatch {
+                    path,
+                    what: "mode",
+                    found: mode as u64,
+                    expected: expected.mode as u64,
+                });
+            }
+            let size = entry.size();
+            if size != expected.size {
+                return Err(BundleError::Mismatch {
+                    path,
+                    what: "size",
+                    found: size,
+                    expected: expected.size,
+                });
+            }
+            let mut content = Vec::with_capacity(size as usize);
+            entry
+                .read_to_end(&mut content)
+                .map_err(|e| damaged(e, limits))?;
+            if content.len() as u64 != size {
+                return Err(BundleError::Damaged(format!("`{path}` is truncated")));
+            }
+            if hex(&Sha256::digest(&content)) != expected.sha256 {
+                return Err(BundleError::Digest { path });
+            }
+            files.insert(path, content);
+        }
+    }
+    // After the archive: only zero padding, and the zstd stream must end cleanly.
+    let mut rest = Vec::new();
+    capped
+        .read_to_end(&mut rest)
+        .map_err(|e| damaged(e, limits))?;
+    if rest.iter().any(|&b| b != 0) {
+        return Err(BundleError::Trailing);
+    }
+    for f in &index.files {
+        if !files.contains_key(&f.path) {
+            return Err(BundleError::Missing {
+                path: f.path.clone(),
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn is_sha256(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}

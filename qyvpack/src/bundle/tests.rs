@@ -1,0 +1,379 @@
+//! Bundles: round trips, reproducibility, tampering, and a corpus of hostile archives.
+
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+
+use super::*;
+use crate::keys;
+
+fn key() -> Ed25519KeyPair {
+    let (pem, _) = keys::generate("test").unwrap();
+    keys::parse_private(&pem).unwrap()
+}
+
+const MANIFEST: &[u8] = b"name: tiny\nentrypoint: app.wasm\n";
+
+fn input() -> PackInput {
+    PackInput {
+        name: "tiny".into(),
+        manifest: MANIFEST.to_vec(),
+        component: PackFile::Bytes(b"\0asm\x0d\x00\x01\x00 a tiny stand-in component".to_vec()),
+        models: vec![("m.bin".into(), PackFile::Bytes(vec![7u8; 3000]))],
+        assets: vec![("a/b.txt".into(), PackFile::Bytes(b"asset".to_vec()))],
+        level: 3,
+        mtime: 0,
+    }
+}
+
+fn packed_bytes(key: Option<&Ed25519KeyPair>) -> Vec<u8> {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("x.qyvbin");
+    pack(&input(), key, &out, &|_| {}).unwrap();
+    std::fs::read(out).unwrap()
+}
+
+#[test]
+fn round_trip_keeps_every_file_and_the_signer() {
+    let k = key();
+    let bytes = packed_bytes(Some(&k));
+    let b = read(&bytes, ReadLimits::default()).unwrap();
+    assert_eq!(b.signer.unwrap(), k.public_key().as_ref());
+    assert_eq!(b.manifest_text(), MANIFEST);
+    assert!(b.component().starts_with(b"\0asm"));
+    assert_eq!(
+        b.files_below(MODELS_DIR),
+        vec![("m.bin".to_string(), &[7u8; 3000][..])]
+    );
+    assert_eq!(b.files_below(ASSETS_DIR)[0].0, "a/b.txt");
+    let paths: Vec<&str> = b.index.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        ["app.wasm", "assets/a/b.txt", "manifest.qyv", "models/m.bin"]
+    );
+    let unsigned = read(&packed_bytes(None), ReadLimits::default()).unwrap();
+    assert!(unsigned.signer.is_none());
+}
+
+#[test]
+fn packing_twice_gives_identical_bytes() {
+    let k = key();
+    assert_eq!(packed_bytes(Some(&k)), packed_bytes(Some(&k)));
+    assert_eq!(packed_bytes(None), packed_bytes(None));
+}
+
+#[test]
+fn standard_tools_see_a_plain_tar_inside() {
+    let bytes = packed_bytes(None);
+    // zstd skips the header frame and yields the tar.
+    let tar_bytes = zstd::stream::decode_all(&bytes[..]).unwrap();
+    let mut archive = tar::Archive::new(&tar_bytes[..]);
+    let names: Vec<String> = archive
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names,
+        ["app.wasm", "assets/a/b.txt", "manifest.qyv", "models/m.bin"]
+    );
+}
+
+#[test]
+fn flipping_any_byte_of_a_signed_bundle_is_detected() {
+    let k = key();
+    let bytes = packed_bytes(Some(&k));
+    for i in 0..bytes.len() {
+        for bit in [0x01u8, 0x80] {
+            let mut copy = bytes.clone();
+            copy[i] ^= bit;
+            let result = read(&copy, ReadLimits::default());
+            assert!(
+                result.is_err(),
+                "flipping bit {bit:#x} of byte {i} of {} went unnoticed",
+                bytes.len()
+            );
+        }
+    }
+}
+
+// ---- hostile bundles, built by hand ----
+
+struct Raw {
+    path: Vec<u8>,
+    kind: tar::EntryType,
+    data: Vec<u8>,
+    mode: u32,
+}
+
+fn file(path: &str, data: &[u8]) -> Raw {
+    Raw {
+        path: path.as_bytes().to_vec(),
+        kind: tar::EntryType::Regular,
+        data: data.to_vec(),
+        mode: FILE_MODE,
+    }
+}
+
+fn tar_of(entries: &[Raw]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for e in entries {
+        let mut h = tar::Header::new_ustar();
+        {
+            let name = &mut h.as_old_mut().name;
+            name.fill(0);
+            name[..e.path.len()].copy_from_slice(&e.path);
+        }
+        h.set_size(e.data.len() as u64);
+        h.set_mode(e.mode);
+        h.set_entry_type(e.kind);
+        if e.kind.is_symlink() || e.kind.is_hard_link() {
+            h.set_link_name("app.wasm").unwrap();
+        }
+        h.set_cksum();
+        out.extend_from_slice(h.as_bytes());
+        out.extend_from_slice(&e.data);
+        out.resize(out.len().div_ceil(512) * 512, 0);
+    }
+    out.extend_from_slice(&[0u8; 1024]);
+    out
+}
+
+fn entry_for(path: &str, data: &[u8]) -> FileEntry {
+    FileEntry {
+        path: path.into(),
+        mode: FILE_MODE,
+        size: data.len() as u64,
+        sha256: hex(&Sha256::digest(data)),
+    }
+}
+
+/// A bundle with this archive and index entries (the archive digest filled in), signed.
+fn assemble(
+    version: u32,
+    files: Vec<FileEntry>,
+    tar: &[u8],
+    key: Option<&Ed25519KeyPair>,
+) -> Vec<u8> {
+    let archive = zstd::stream::encode_all(tar, 3).unwrap();
+    let index = Index {
+        format: version,
+        name: "evil".into(),
+        component: COMPONENT_PATH.into(),
+        manifest: MANIFEST_PATH.into(),
+        files,
+        archive_size: archive.len() as u64,
+        archive_sha256: hex(&Sha256::digest(&archive)),
+    };
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let sig = key
+        .map(|k| {
+            use base64::Engine as _;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            serde_json::to_vec(&SignatureBlock {
+                algorithm: "ed25519".into(),
+                public_key: b64.encode(k.public_key().as_ref()),
+                signature: b64.encode(k.sign(&signed_message(version, &index_bytes)).as_ref()),
+            })
+            .unwrap()
+        })
+        .unwrap_or_default();
+    let mut payload = Vec::new();
+    payload.extend_from_slice(MAGIC);
+    payload.extend_from_slice(&version.to_le_bytes());
+    payload.extend_from_slice(&(index_bytes.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&index_bytes);
+    payload.extend_from_slice(&(sig.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&sig);
+    let mut out = Vec::new();
+    out.extend_from_slice(&SKIPPABLE_FRAME_MAGIC.to_le_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    out.extend_from_slice(&payload);
+    out.extend_from_slice(&archive);
+    out
+}
+
+const WASM: &[u8] = b"\0asm\x0d\x00\x01\x00";
+
+/// A well-formed base: the component and the manifest.
+fn base() -> (Vec<Raw>, Vec<FileEntry>) {
+    (
+        vec![file("app.wasm", WASM), file("manifest.qyv", MANIFEST)],
+        vec![
+            entry_for("app.wasm", WASM),
+            entry_for("manifest.qyv", MANIFEST),
+        ],
+    )
+}
+
+fn refused(bytes: &[u8]) -> String {
+    let limits = ReadLimits {
+        max_unpacked: 1 << 20,
+        max_entries: 100,
+    };
+    match read(bytes, limits) {
+        Ok(_) => panic!("a hostile bundle was accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn the_hand_built_base_is_accepted() {
+    let (raw, files) = base();
+    let k = key();
+    assert!(
+        read(
+            &assemble(1, files, &tar_of(&raw), Some(&k)),
+            ReadLimits::default()
+        )
+        .is_ok()
+    );
+}
+
+#[test]
+fn hostile_bundles_are_refused_each_with_its_own_message() {
+    let k = key();
+    let k = Some(&k);
+    let mut messages = Vec::new();
+    let mut check = |name: &str, bytes: Vec<u8>, expected: &str| {
+        let m = refused(&bytes);
+        assert!(m.contains(expected), "{name}: `{m}` lacks `{expected}`");
+        messages.push(m);
+    };
+
+    // Traversal and absolute paths, both in the index and only in the archive.
+    for (path, why) in [
+        ("../evil", "`..` would leave the bundle"),
+        ("/etc/evil", "absolute paths"),
+    ] {
+        let (mut raw, mut files) = base();
+        raw.push(file(path, b"x"));
+        files.push(entry_for(path, b"x"));
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        check(path, assemble(1, files, &tar_of(&raw), k), why);
+        let (mut raw, files) = base();
+        raw.insert(0, file(path, b"x"));
+        check(path, assemble(1, files, &tar_of(&raw), k), why);
+    }
+    // Links and devices, even where the index lists a regular file of that name.
+    for (kind, word) in [
+        (tar::EntryType::Symlink, "symbolic link"),
+        (tar::EntryType::Link, "hard link"),
+        (tar::EntryType::Char, "character device"),
+        (tar::EntryType::Block, "block device"),
+    ] {
+        let (mut raw, mut files) = base();
+        raw.push(Raw {
+            path: b"models/x".to_vec(),
+            kind,
+            data: Vec::new(),
+            mode: FILE_MODE,
+        });
+        files.push(entry_for("models/x", b""));
+        check(word, assemble(1, files, &tar_of(&raw), k), word);
+    }
+    // A duplicate entry.
+    let (mut raw, files) = base();
+    raw.push(file("manifest.qyv", MANIFEST));
+    check(
+        "duplicate",
+        assemble(1, files, &tar_of(&raw), k),
+        "appears twice",
+    );
+    // Oversized: the index admits it.
+    let (mut raw, mut files) = base();
+    let big = vec![0u8; 2 << 20];
+    raw.push(file("models/big", &big));
+    files.push(entry_for("models/big", &big));
+    check(
+        "oversized",
+        assemble(1, files, &tar_of(&raw), k),
+        "unpacks to more than",
+    );
+    // A decompression bomb the index lies about: 2 MiB of zeros declared as 10 bytes.
+    let (mut raw, mut files) = base();
+    raw.push(file("models/bomb", &big));
+    files.push(entry_for("models/bomb", &big[..10]));
+    check(
+        "bomb",
+        assemble(1, files, &tar_of(&raw), k),
+        "size 2097152 where the index says 10",
+    );
+    // Truncated.
+    let (raw, files) = base();
+    let whole = assemble(1, files, &tar_of(&raw), k);
+    check(
+        "truncated",
+        whole[..whole.len() - 7].to_vec(),
+        "altered or truncated",
+    );
+    check("truncated header", whole[..20].to_vec(), "damaged header");
+    // Unknown version.
+    let (raw, files) = base();
+    check(
+        "version",
+        assemble(2, files, &tar_of(&raw), k),
+        "format version 2",
+    );
+    // An entry the index does not cover.
+    let (mut raw, files) = base();
+    raw.push(file("models/extra", b"x"));
+    check(
+        "not covered",
+        assemble(1, files, &tar_of(&raw), k),
+        "not in the signed index",
+    );
+    // A listed file missing from the archive.
+    let (raw, mut files) = base();
+    files.push(entry_for("models/gone", b"x"));
+    check(
+        "missing",
+        assemble(1, files, &tar_of(&raw), k),
+        "missing from the archive",
+    );
+    // A valid signature over a different manifest.
+    let (mut raw, files) = base();
+    // Same size, other content: only the digest can tell.
+    raw[1] = file("manifest.qyv", b"name: evil\nentrypoint: app.wasm\n");
+    check(
+        "other manifest",
+        assemble(1, files, &tar_of(&raw), k),
+        "does not match its digest",
+    );
+    // Not a bundle at all.
+    check(
+        "plain zstd",
+        zstd::stream::encode_all(&b"hello"[..], 3).unwrap(),
+        "not a qyv bundle",
+    );
+
+    let distinct: std::collections::HashSet<&String> = messages.iter().collect();
+    assert!(
+        distinct.len() >= 12,
+        "messages should differ: {messages:#?}"
+    );
+}
+
+#[test]
+fn a_signature_by_one_key_does_not_verify_under_another() {
+    let (raw, files) = base();
+    let mut bytes = assemble(1, files, &tar_of(&raw), Some(&key()));
+    // Swap in another public key: the signature no longer verifies.
+    let other = key();
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let (raw2, files2) = base();
+    let real = b64.encode(read(&bytes, ReadLimits::default()).unwrap().signer.unwrap());
+    let fake = b64.encode(other.public_key().as_ref());
+    let text = String::from_utf8_lossy(&bytes).replace(&real, &fake);
+    assert_eq!(text.len(), String::from_utf8_lossy(&bytes).len());
+    let pos = bytes
+        .windows(real.len())
+        .position(|w| w == real.as_bytes())
+        .unwrap();
+    bytes[pos..pos + real.len()].copy_from_slice(fake.as_bytes());
+    assert!(matches!(
+        read(&bytes, ReadLimits::default()),
+        Err(BundleError::BadSignature)
+    ));
+    drop((raw2, files2));
+}

@@ -1,0 +1,312 @@
+//! Signing keys: Ed25519 key pairs (PKCS#8 in PEM), public key files, fingerprints, and the
+//! trust store that decides which signers `qyv run` accepts.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use ring::rand::SystemRandom;
+use ring::signature::{Ed25519KeyPair, KeyPair};
+use sha2::{Digest, Sha256};
+
+const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
+const PEM_END: &str = "-----END PRIVATE KEY-----";
+/// The first word of a public key file.
+pub const PUBLIC_KEY_TAG: &str = "qyv-ed25519";
+
+/// A key problem.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{} already exists; qyv never overwrites a key", .0.display())]
+    Exists(PathBuf),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+fn b64() -> base64::engine::GeneralPurpose {
+    base64::engine::general_purpose::STANDARD
+}
+
+/// A public key with an optional name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicKey {
+    pub bytes: [u8; 32],
+    pub name: String,
+}
+
+impl PublicKey {
+    /// `SHA256:` and the unpadded base64 of the key's sha256.
+    pub fn fingerprint(&self) -> String {
+        fingerprint(&self.bytes)
+    }
+
+    /// The file form: `qyv-ed25519 <base64> NAME`.
+    pub fn to_line(&self) -> String {
+        format!(
+            "{PUBLIC_KEY_TAG} {} {}\n",
+            b64().encode(self.bytes),
+            self.name
+        )
+    }
+
+    /// Parses the file form.
+    pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
+        let mut words = text.split_whitespace();
+        if words.next() != Some(PUBLIC_KEY_TAG) {
+            return Err(KeyError::Invalid(format!(
+                "not a qyv public key (expected `{PUBLIC_KEY_TAG} <base64> NAME`)"
+            )));
+        }
+        let bytes: [u8; 32] = words
+            .next()
+            .and_then(|w| b64().decode(w).ok())
+            .and_then(|v| v.try_into().ok())
+            .ok_or_else(|| KeyError::Invalid("the public key is not 32 bytes of base64".into()))?;
+        let name = words.collect::<Vec<_>>().join(" ");
+        Ok(PublicKey { bytes, name })
+    }
+
+    pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
+            context: format!("cannot read {}", path.display()),
+            source,
+        })?;
+        PublicKey::parse(&text).map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
+    }
+}
+
+/// The fingerprint of raw public key bytes.
+pub fn fingerprint(key: &[u8; 32]) -> String {
+    let digest = Sha256::digest(key);
+    format!(
+        "SHA256:{}",
+        base64::engine::general_purpose::STANDARD_NO_PAD.encode(digest)
+    )
+}
+
+/// Generates a key pair: (PKCS#8 PEM text, public key).
+pub fn generate(name: &str) -> Result<(String, PublicKey), KeyError> {
+    let doc = Ed25519KeyPair::generate_pkcs8(&SystemRandom::new())
+        .map_err(|_| KeyError::Invalid("the system random generator failed".into()))?;
+    let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
+        .map_err(|_| KeyError::Invalid("generated key does not parse".into()))?;
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(pair.public_key().as_ref());
+    let body = b64().encode(doc.as_ref());
+    let mut pem = String::from(PEM_BEGIN);
+    pem.push('\n');
+    for chunk in body.as_bytes().chunks(64) {
+        pem.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
+        pem.push('\n');
+    }
+    pem.push_str(PEM_END);
+    pem.push('\n');
+    Ok((
+        pem,
+        PublicKey {
+            bytes,
+            name: name.to_string(),
+        },
+    ))
+}
+
+/// Parses a private key: PKCS#8 PEM, or the base64 of its DER (what QYV_SIGNING_KEY holds),
+/// or the PEM text itself base64-encoded.
+pub fn parse_private(text: &str) -> Result<Ed25519KeyPair, KeyError> {
+    let text = text.trim();
+    let der = if text.starts_with(PEM_BEGIN) {
+        let body: String = text
+            .lines()
+            .filter(|l| !l.starts_with("-----"))
+            .collect::<Vec<_>>()
+            .concat();
+        b64()
+            .decode(body.trim())
+            .map_err(|_| KeyError::Invalid("the PEM body is not base64".into()))?
+    } else {
+        let raw = b64()
+            .decode(text.split_whitespace().collect::<String>())
+            .map_err(|_| KeyError::Invalid("not a PEM private key nor base64".into()))?;
+        match std::str::from_utf8(&raw) {
+            Ok(inner) if inner.trim_start().starts_with(PEM_BEGIN) => {
+                return parse_private(inner);
+            }
+            _ => raw,
+        }
+    };
+    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))
+}
+
+/// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites.
+pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey), KeyError> {
+    let private = dir.join(format!("{name}.key"));
+    let public = dir.join(format!("{name}.pub"));
+    for p in [&private, &public] {
+        if p.exists() {
+            return Err(KeyError::Exists(p.clone()));
+        }
+    }
+    let (pem, pk) = generate(name)?;
+    let io = |p: &Path| {
+        let context = format!("cannot write {}", p.display());
+        move |source| KeyError::Io { context, source }
+    };
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&private).map_err(io(&private))?;
+    f.write_all(pem.as_bytes()).map_err(io(&private))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&public)
+        .map_err(io(&public))?;
+    f.write_all(pk.to_line().as_bytes()).map_err(io(&public))?;
+    Ok((private, public, pk))
+}
+
+/// The trusted signers: one public key file per key in a directory.
+pub struct TrustStore {
+    pub dir: PathBuf,
+}
+
+impl TrustStore {
+    /// `$QYV_CONFIG_DIR/trusted`, else `$XDG_CONFIG_HOME/qyv/trusted`, else
+    /// `~/.config/qyv/trusted`.
+    pub fn default_location() -> Option<TrustStore> {
+        let base = if let Some(d) = std::env::var_os("QYV_CONFIG_DIR") {
+            PathBuf::from(d)
+        } else if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+            PathBuf::from(d).join("qyv")
+        } else {
+            PathBuf::from(std::env::var_os("HOME")?).join(".config/qyv")
+        };
+        Some(TrustStore {
+            dir: base.join("trusted"),
+        })
+    }
+
+    fn file_for(&self, key: &PublicKey) -> PathBuf {
+        let safe: String = key
+            .fingerprint()
+            .trim_start_matches("SHA256:")
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+            .collect();
+        self.dir.join(format!("{safe}.pub"))
+    }
+
+    /// Adds a key; returns false if it was already trusted.
+    pub fn add(&self, key: &PublicKey) -> Result<bool, KeyError> {
+        let path = self.file_for(key);
+        if path.exists() {
+            return Ok(false);
+        }
+        std::fs::create_dir_all(&self.dir).map_err(|source| KeyError::Io {
+            context: format!("cannot create {}", self.dir.display()),
+            source,
+        })?;
+        std::fs::write(&path, key.to_line()).map_err(|source| KeyError::Io {
+            context: format!("cannot write {}", path.display()),
+            source,
+        })?;
+        Ok(true)
+    }
+
+    /// Every trusted key, sorted by name then fingerprint. Unreadable files are skipped.
+    pub fn list(&self) -> Vec<PublicKey> {
+        let mut keys: Vec<PublicKey> = std::fs::read_dir(&self.dir)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().extension().is_some_and(|x| x == "pub"))
+            .filter_map(|e| PublicKey::load(&e.path()).ok())
+            .collect();
+        keys.sort_by(|a, b| (&a.name, a.fingerprint()).cmp(&(&b.name, b.fingerprint())));
+        keys
+    }
+
+    /// Removes the keys whose fingerprint or name is `which`; returns them.
+    pub fn remove(&self, which: &str) -> Result<Vec<PublicKey>, KeyError> {
+        let mut removed = Vec::new();
+        for key in self.list() {
+            if key.fingerprint() == which || key.name == which {
+                let path = self.file_for(&key);
+                std::fs::remove_file(&path).map_err(|source| KeyError::Io {
+                    context: format!("cannot remove {}", path.display()),
+                    source,
+                })?;
+                removed.push(key);
+            }
+        }
+        Ok(removed)
+    }
+
+    pub fn trusts(&self, key: &[u8; 32]) -> Option<PublicKey> {
+        self.list().into_iter().find(|k| &k.bytes == key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_round_trip_through_files_and_env_forms() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (private, public, pk) = write_pair(tmp.path(), "ci").unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert!(matches!(
+            write_pair(tmp.path(), "ci"),
+            Err(KeyError::Exists(_))
+        ));
+        let pem = std::fs::read_to_string(&private).unwrap();
+        let pair = parse_private(&pem).unwrap();
+        assert_eq!(pair.public_key().as_ref(), pk.bytes);
+        // QYV_SIGNING_KEY forms: base64 of the PEM text, and base64 of the DER.
+        let env_pem = b64().encode(pem.as_bytes());
+        assert_eq!(
+            parse_private(&env_pem).unwrap().public_key().as_ref(),
+            pk.bytes
+        );
+        let der: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert_eq!(parse_private(&der).unwrap().public_key().as_ref(), pk.bytes);
+        assert_eq!(PublicKey::load(&public).unwrap(), pk);
+        assert!(pk.fingerprint().starts_with("SHA256:"));
+    }
+
+    #[test]
+    fn trust_store_adds_lists_and_removes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = TrustStore {
+            dir: tmp.path().join("trusted"),
+        };
+        let (_, a) = generate("alice").unwrap();
+        let (_, b) = generate("bob").unwrap();
+        assert!(store.add(&a).unwrap());
+        assert!(!store.add(&a).unwrap());
+        store.add(&b).unwrap();
+        assert_eq!(store.list(), vec![a.clone(), b.clone()]);
+        assert!(store.trusts(&a.bytes).is_some());
+        assert_eq!(store.remove("alice").unwrap(), vec![a.clone()]);
+        assert!(store.trusts(&a.bytes).is_none());
+        assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
+        assert!(store.list().is_empty());
+    }
+}
