@@ -391,3 +391,42 @@ pub fn refuse_unsupported(manifest: &Manifest) -> Result<(), AppError> {
         Err(AppError::Refused(refusals.join("\n")))
     }
 }
+
+/// A verified bundle's models and assets.
+pub struct BundleFiles<'a> {
+    pub bundle: &'a qyvpack::bundle::Bundle,
+}
+
+impl BundleFiles<'_> {
+    fn below(&self, dir: &str) -> Vec<PathBuf> {
+        self.bundle
+            .files_below(dir)
+            .into_iter()
+            .map(|(p, _)| PathBuf::from(p))
+            .collect()
+    }
+
+    fn read(&self, dir: &str, rel: &Path) -> std::io::Result<Vec<u8>> {
+        let key = format!("{dir}{}", rel.to_string_lossy());
+        self.bundle
+            .files
+            .get(&key)
+            .cloned()
+            .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, key))
+    }
+}
+
+impl FileSource for BundleFiles<'_> {
+    fn models(&self) -> Vec<PathBuf> {
+        self.below(qyvpack::bundle::MODELS_DIR)
+    }
+    fn assets(&self) -> Vec<PathBuf> {
+        self.below(qyvpack::bundle::ASSETS_DIR)
+    }
+    fn read_model(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(qyvpack::bundle::MODELS_DIR, rel)
+    }
+    fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(qyvpack::bundle::ASSETS_DIR, rel)
+    }
+}

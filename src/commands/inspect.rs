@@ -7,7 +7,8 @@ use clap::Parser;
 
 use super::exit;
 
-/// Show what a .wasm file is: kind, size, validity, the source language it suggests, its
+/// Show what a .wasm file or a .qyvbin bundle is (for a bundle: its files, digests,
+/// compression and signer, then its component). For wasm: kind, size, validity, the source language it suggests, its
 /// WIT world or core imports/exports, the WASI world it fits, wasm proposals used, producers,
 /// the preview1 adapter that made it, and where its bytes go.
 ///
@@ -34,6 +35,27 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         }
     };
     let name = opts.file.display().to_string();
+    let mut bundle_info = None;
+    let bytes = if super::bundles::is_bundle(&bytes) {
+        match qyvpack::bundle::read(&bytes, Default::default()) {
+            Ok(bundle) => {
+                let component = bundle.component().to_vec();
+                bundle_info = Some(bundle);
+                component
+            }
+            Err(err) => {
+                if opts.json {
+                    let out = serde_json::json!({ "file": name, "error": err.to_string() });
+                    println!("{}", serde_json::to_string_pretty(&out)?);
+                } else {
+                    eprintln!("error: {name}: {err}");
+                }
+                return Ok(exit::INVALID);
+            }
+        }
+    } else {
+        bytes
+    };
     if opts.wit {
         return Ok(match runner::inspect::wit_text(&bytes) {
             Ok(wit) => {
@@ -58,13 +80,80 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
+    let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     if opts.json {
         let mut value = serde_json::to_value(&report)?;
         value["file"] = serde_json::Value::String(name);
+        if let Some(b) = &bundle_info {
+            value["bundle"] = bundle_json(b);
+        }
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        print!("{}", runner::inspect::render_human(&name, &report, color));
+        if let Some(b) = &bundle_info {
+            print!("{}", bundle_human(&name, b));
+        }
+        let shown = match &bundle_info {
+            Some(b) => format!("{name}!{}", b.index.component),
+            None => name,
+        };
+        print!("{}", runner::inspect::render_human(&shown, &report, color));
     }
     Ok(exit::OK)
+}
+
+fn signer_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
+    let signer = super::bundles::signer(b, None);
+    serde_json::json!({
+        "signed": b.signer.is_some(),
+        "fingerprint": b.signer.map(|k| qyvpack::keys::fingerprint(&k)),
+        "trusted": matches!(signer, super::bundles::Signer::Trusted(_)),
+        "status": signer.describe(),
+    })
+}
+
+fn bundle_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
+    let manifest = String::from_utf8_lossy(b.manifest_text()).into_owned();
+    serde_json::json!({
+        "format": b.version,
+        "name": b.index.name,
+        "size": b.compressed_size,
+        "unpacked": b.unpacked_size(),
+        "ratio": b.unpacked_size() as f64 / b.compressed_size.max(1) as f64,
+        "signature": signer_json(b),
+        "files": b.index.files.iter().map(|f| serde_json::json!({
+            "path": f.path, "size": f.size, "sha256": f.sha256,
+        })).collect::<Vec<_>>(),
+        "manifest": manifest,
+    })
+}
+
+fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
+    use std::fmt::Write;
+    let human = runner::inspect::human_size;
+    let mut out = String::new();
+    let ratio = b.unpacked_size() as f64 / b.compressed_size.max(1) as f64;
+    let _ = writeln!(
+        out,
+        "{name}: qyv bundle v{}, {} ({} unpacked, {ratio:.1}x)",
+        b.version,
+        human(b.compressed_size),
+        human(b.unpacked_size()),
+    );
+    let signer = super::bundles::signer(b, None);
+    let _ = writeln!(out, "  signature    {}", signer.describe());
+    let _ = writeln!(out, "files ({})", b.index.files.len());
+    for f in &b.index.files {
+        let _ = writeln!(
+            out,
+            "  {:<28}{:>10}  sha256:{}",
+            f.path,
+            human(f.size),
+            &f.sha256[..16]
+        );
+    }
+    let _ = writeln!(out, "manifest");
+    for line in String::from_utf8_lossy(b.manifest_text()).lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
 }

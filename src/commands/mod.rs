@@ -5,12 +5,17 @@
 
 pub mod adapt;
 pub mod build;
+mod bundles;
 pub mod cache;
 pub mod doctor;
 pub mod inspect;
+pub mod keygen;
 pub mod new;
+pub mod pack;
 pub mod run;
+pub mod trust;
 pub mod validate;
+pub mod verify;
 
 use clap::{Parser, Subcommand};
 
@@ -29,9 +34,13 @@ pub enum Command {
     Cache(cache::Opts),
     Doctor(doctor::Opts),
     Inspect(inspect::Opts),
+    Keygen(keygen::Opts),
     New(new::Opts),
+    Pack(pack::Opts),
     Run(run::Opts),
+    Trust(trust::Opts),
     Validate(validate::Opts),
+    Verify(verify::Opts),
 }
 
 /// Exit codes shared by every subcommand (documented in README.md).
@@ -52,9 +61,13 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Cache(opts) => cache::run(opts),
         Command::Doctor(opts) => doctor::run(opts),
         Command::Inspect(opts) => inspect::run(opts),
+        Command::Keygen(opts) => keygen::run(opts),
         Command::New(opts) => new::run(opts),
+        Command::Pack(opts) => pack::run(opts),
         Command::Run(opts) => run::run(opts),
+        Command::Trust(opts) => trust::run(opts),
         Command::Validate(opts) => validate::run(opts),
+        Command::Verify(opts) => verify::run(opts),
     };
     match result {
         Ok(code) => code,

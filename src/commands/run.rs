@@ -61,6 +61,15 @@ pub struct Opts {
     /// Compile without the compile cache.
     #[arg(long)]
     no_cache: bool,
+    /// Run a bundle that nobody signed.
+    #[arg(long)]
+    allow_unsigned: bool,
+    /// Run a bundle signed by a key that is not in the trust store.
+    #[arg(long)]
+    allow_untrusted: bool,
+    /// Accept bundles signed by this public key (a .pub file) instead of the trust store.
+    #[arg(long, value_name = "PUB")]
+    key: Option<PathBuf>,
     /// Print no banner.
     #[arg(short, long)]
     quiet: bool,
@@ -118,7 +127,12 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         cache: !opts.no_cache,
     };
 
-    let (mut prepared, shown_file, language) = if is_wasm_file(&input) {
+    let (mut prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
+        let bytes =
+            std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        let (p, lang) = prepare_bundle(&input, &bytes, opts, &inv)?;
+        (p, input.display().to_string(), lang)
+    } else if is_wasm_file(&input) {
         let wasm =
             std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
         let name = input
@@ -219,6 +233,69 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             TRAPPED
         }
     })
+}
+
+fn starts_like_bundle(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && super::bundles::is_bundle(&head)
+}
+
+/// Verifies a bundle (before anything is compiled) and prepares its app.
+fn prepare_bundle(
+    path: &Path,
+    bytes: &[u8],
+    opts: &Opts,
+    inv: &Invocation,
+) -> Result<(Prepared, Option<String>), String> {
+    let name = path.display();
+    let bundle = qyvpack::bundle::read(bytes, Default::default())
+        .map_err(|e| format!("{name} refused: {e}"))?;
+    let expected = match &opts.key {
+        Some(k) => Some(qyvpack::keys::PublicKey::load(k).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let signer = super::bundles::signer(&bundle, expected.as_ref());
+    match &signer {
+        super::bundles::Signer::Unsigned if !opts.allow_unsigned => {
+            return Err(format!(
+                "{name} is not signed; run it anyway with --allow-unsigned"
+            ));
+        }
+        super::bundles::Signer::Untrusted(fp) if !opts.allow_untrusted => {
+            return Err(format!(
+                "{name} is signed by {fp}, which is not trusted; trust it with `qyv trust add KEY.pub`, or run it anyway with --allow-untrusted"
+            ));
+        }
+        super::bundles::Signer::NotExpected(fp) => {
+            return Err(format!(
+                "{name} is signed by {fp}, not by the key given with --key"
+            ));
+        }
+        _ => {}
+    }
+    let text = String::from_utf8_lossy(bundle.manifest_text()).into_owned();
+    let shown = PathBuf::from(format!("{name}!{}", qyvpack::bundle::MANIFEST_PATH));
+    let m = manifest::parse(&text, &shown).map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
+    app::refuse_unsupported(&m).map_err(|e| format!("{}: {e}", shown.display()))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let component = bundle
+        .entry(&bundle.index.component)
+        .map(|e| e.sha256.clone());
+    let wasm = Wasm {
+        bytes: bundle.component().to_vec(),
+        sha256: component,
+    };
+    let files = app::BundleFiles { bundle: &bundle };
+    let p = app::prepare(&m, &dir, wasm, &files, inv).map_err(|e| format!("{name}: {e}"))?;
+    Ok((p, m.language.clone()))
 }
 
 fn empty_request() -> runner::run::RunRequest {

@@ -242,6 +242,14 @@ pub fn pack(
     let sha256 = hex(&sink.hasher.clone().finalize());
     let size = sink.written;
     drop(sink);
+    // Temporary files are private (0600); a bundle is meant to be shared.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(0o644))
+            .map_err(w)?;
+    }
     tmp.as_file().sync_all().map_err(w)?;
     tmp.persist(out).map_err(|e| w(e.error))?;
     Ok(Packed {

@@ -1,0 +1,94 @@
+//! `qyv verify`: check a bundle's structure, digests and signature.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+use qyvpack::keys::{self, PublicKey};
+
+use super::bundles::{self, Signer};
+use super::exit;
+
+/// Verify a .qyvbin: its structure, every file's digest, and its signature, and say who
+/// signed it (the key's fingerprint) and whether that key is trusted.
+///
+/// Exit codes: 0 intact and signed by a trusted key (or by --key); 1 damaged, altered or
+/// hostile; 2 unreadable; 3 intact but unsigned, signed by an untrusted key, or not by --key.
+#[derive(Parser)]
+pub struct Opts {
+    /// The bundle.
+    file: PathBuf,
+    /// Accept only this signer (a .pub file) instead of the trust store.
+    #[arg(long, value_name = "PUB")]
+    key: Option<PathBuf>,
+    /// Print a JSON object {file, valid, signer, fingerprint, trusted, error}.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Intact but not signed by an accepted key.
+pub const NOT_TRUSTED: i32 = 3;
+
+pub fn run(opts: Opts) -> anyhow::Result<i32> {
+    let expected = match &opts.key {
+        Some(p) => Some(PublicKey::load(p)?),
+        None => None,
+    };
+    let bytes = match std::fs::read(&opts.file) {
+        Ok(b) => b,
+        Err(e) => {
+            eprintln!("error: cannot read {}: {e}", opts.file.display());
+            return Ok(exit::USAGE);
+        }
+    };
+    let name = opts.file.display().to_string();
+    let bundle = match qyvpack::bundle::read(&bytes, Default::default()) {
+        Ok(b) => b,
+        Err(e) => {
+            if opts.json {
+                let v = serde_json::json!({"file": name, "valid": false, "error": e.to_string()});
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                eprintln!("error: {name}: {e}");
+            }
+            return Ok(exit::INVALID);
+        }
+    };
+    let signer = bundles::signer(&bundle, expected.as_ref());
+    let (code, line) = match &signer {
+        Signer::Trusted(k) => (
+            exit::OK,
+            format!("OK {name}: signed by {} ({})", k.fingerprint(), k.name),
+        ),
+        Signer::Expected(k) => (
+            exit::OK,
+            format!("OK {name}: signed by {} (the given key)", k.fingerprint()),
+        ),
+        Signer::Untrusted(fp) => (
+            NOT_TRUSTED,
+            format!(
+                "{name} is intact, but its signer {fp} is not trusted (`qyv trust add KEY.pub`)"
+            ),
+        ),
+        Signer::NotExpected(fp) => (
+            NOT_TRUSTED,
+            format!("{name} is intact, but signed by {fp}, not by the given key"),
+        ),
+        Signer::Unsigned => (NOT_TRUSTED, format!("{name} is intact, but UNSIGNED")),
+    };
+    if opts.json {
+        let fp = bundle.signer.map(|k| keys::fingerprint(&k));
+        let v = serde_json::json!({
+            "file": name,
+            "valid": true,
+            "fingerprint": fp,
+            "trusted": code == exit::OK,
+            "signer": signer.describe(),
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if code == exit::OK {
+        println!("{line}");
+    } else {
+        eprintln!("{line}");
+    }
+    Ok(code)
+}
