@@ -9,6 +9,7 @@ step() { printf '\n==> %s\n' "$*"; }
 
 step "set-up"
 bash scripts/setup.sh --fuzz
+bash scripts/install-toolchains.sh
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

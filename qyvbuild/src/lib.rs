@@ -1,20 +1,32 @@
 //! Language toolchains behind one trait, and componentization of core modules.
 
 pub mod build;
+pub mod c;
 pub mod componentize;
 pub mod go;
+pub mod julia;
 pub mod output;
 pub mod progress;
+pub mod python;
 pub mod rust;
 pub mod template;
 pub mod toolchain;
 pub mod tools;
+pub mod wit;
+pub mod zig;
 
 use toolchain::Toolchain;
 
 /// Every toolchain qyv knows, in detection order.
 pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
-    vec![Box::new(rust::Rust), Box::new(go::Go)]
+    vec![
+        Box::new(rust::Rust),
+        Box::new(go::Go),
+        Box::new(python::Python),
+        Box::new(zig::Zig),
+        Box::new(c::C),
+        Box::new(julia::Julia),
+    ]
 }
 
 /// The toolchain for a language id (`rust`, ...).

@@ -26,16 +26,55 @@ macro_rules! file {
 }
 
 /// Every template, by language.
-pub static TEMPLATES: &[Template] = &[Template {
-    language: "rust",
-    description: "a cargo binary built for wasm32-wasip2",
-    files: &[
-        file!("Cargo.toml", "rust/Cargo.toml.tmpl"),
-        file!("src/main.rs", "rust/src/main.rs"),
-        file!("{{name}}.qyv", "rust/app.qyv"),
-        file!(".gitignore", "rust/gitignore"),
-    ],
-}];
+pub static TEMPLATES: &[Template] = &[
+    Template {
+        language: "rust",
+        description: "a cargo binary built for wasm32-wasip2",
+        files: &[
+            file!("Cargo.toml", "rust/Cargo.toml.tmpl"),
+            file!("src/main.rs", "rust/src/main.rs"),
+            file!("{{name}}.qyv", "rust/app.qyv"),
+            file!(".gitignore", "rust/gitignore"),
+        ],
+    },
+    Template {
+        language: "go",
+        description: "a Go command for GOOS=wasip1 (kept a preview1 core module)",
+        files: &[
+            file!("go.mod", "go/go.mod.tmpl"),
+            file!("main.go", "go/main.go"),
+            file!("{{name}}.qyv", "go/app.qyv"),
+            file!(".gitignore", "go/gitignore"),
+        ],
+    },
+    Template {
+        language: "python",
+        description: "a Python app made a component by componentize-py",
+        files: &[
+            file!("app.py", "python/app.py"),
+            file!("{{name}}.qyv", "python/app.qyv"),
+            file!(".gitignore", "python/gitignore"),
+        ],
+    },
+    Template {
+        language: "c",
+        description: "C sources built by zig cc, adapted to a component",
+        files: &[
+            file!("src/main.c", "c/src/main.c"),
+            file!("{{name}}.qyv", "c/app.qyv"),
+            file!(".gitignore", "c/gitignore"),
+        ],
+    },
+    Template {
+        language: "zig",
+        description: "a Zig 0.17 command (std.process.Init) for wasm32-wasi",
+        files: &[
+            file!("src/main.zig", "zig/src/main.zig"),
+            file!("{{name}}.qyv", "zig/app.qyv"),
+            file!(".gitignore", "zig/gitignore"),
+        ],
+    },
+];
 
 /// Errors of `qyv new`.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,10 @@ use crate::progress::Progress;
 pub enum Language {
     Rust,
     Go,
+    Python,
+    C,
+    Zig,
+    Julia,
 }
 
 impl Language {
@@ -19,6 +23,10 @@ impl Language {
         match self {
             Language::Rust => "rust",
             Language::Go => "go",
+            Language::Python => "python",
+            Language::C => "c",
+            Language::Zig => "zig",
+            Language::Julia => "julia",
         }
     }
 }

@@ -161,3 +161,63 @@ pub fn dir_name(dir: &Path) -> String {
         })
         .unwrap_or_else(|| "app".into())
 }
+
+/// A digest of a project's sources: every file with one of `extensions` below `dir`
+/// (skipping `target/`, hidden directories and `__pycache__`), by path and content, plus
+/// `salt` (the tool's version, flags). For compilers without their own incremental builds.
+pub fn sources_digest(dir: &Path, extensions: &[&str], salt: &str) -> String {
+    use sha2::{Digest, Sha256};
+    fn walk(dir: &Path, extensions: &[&str], out: &mut Vec<PathBuf>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let name = e.file_name().to_string_lossy().into_owned();
+            if p.is_dir() {
+                if name != "target"
+                    && name != "__pycache__"
+                    && name != "node_modules"
+                    && !name.starts_with('.')
+                {
+                    walk(&p, extensions, out);
+                }
+            } else if p
+                .extension()
+                .and_then(|x| x.to_str())
+                .is_some_and(|x| extensions.contains(&x))
+            {
+                out.push(p);
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, extensions, &mut files);
+    files.sort();
+    let mut h = Sha256::new();
+    h.update(salt.as_bytes());
+    for f in files {
+        h.update(
+            f.strip_prefix(dir)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        h.update([0]);
+        h.update(std::fs::read(&f).unwrap_or_default());
+        h.update([0]);
+    }
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `out` was built from sources with this digest (recorded beside it by
+/// [`record_sources`]).
+pub fn up_to_date(out: &Path, digest: &str) -> bool {
+    out.is_file()
+        && std::fs::read_to_string(out.with_extension("sources")).is_ok_and(|d| d.trim() == digest)
+}
+
+/// Records the sources digest `out` was built from.
+pub fn record_sources(out: &Path, digest: &str) -> std::io::Result<()> {
+    std::fs::write(out.with_extension("sources"), digest)
+}

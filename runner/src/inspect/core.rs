@@ -155,7 +155,13 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
             Payload::StartSection { func, .. } => start = Some(func),
             Payload::DataSection(reader) => {
                 let data = &bytes[reader.range().start - offset..reader.range().end - offset];
-                if contains(data, b"/rustc/") || contains(data, b"library/std/src/") {
+                // Interpreters embedded by componentize-* are written in Rust or C++: their
+                // marks come first.
+                if contains(data, b"componentize_py") {
+                    stats.data_marker = Some(("Python", "data: the componentize-py runtime"));
+                } else if contains(data, b"StarlingMonkey") {
+                    stats.data_marker = Some(("JavaScript", "data: the StarlingMonkey runtime"));
+                } else if contains(data, b"/rustc/") || contains(data, b"library/std/src/") {
                     stats.data_marker = Some(("Rust", "data: Rust standard library paths"));
                 }
             }

@@ -82,12 +82,23 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
             let mut modules = Vec::new();
             let stats = component::walk(bytes, 0, &mut modules)?;
             let (world, imports, exports) = component::world(bytes)?;
-            // The language is the largest core module's, unless the component says more.
+            // The language is the largest core module's, unless the component says more or
+            // a module carries an embedded interpreter's mark (its runtime is often Rust).
+            let interpreted = |m: &&NestedModule| {
+                m.language
+                    .as_ref()
+                    .is_some_and(|l| matches!(l.language.as_str(), "Python" | "JavaScript"))
+            };
             report.language = stats.language().or_else(|| {
                 modules
                     .iter()
-                    .filter(|m| m.language.is_some())
-                    .max_by_key(|m| m.size)
+                    .find(interpreted)
+                    .or_else(|| {
+                        modules
+                            .iter()
+                            .filter(|m| m.language.is_some())
+                            .max_by_key(|m| m.size)
+                    })
                     .and_then(|m| m.language.clone())
             });
             report.sections = stats.size_list();

@@ -1,0 +1,146 @@
+//! C: `zig cc` from PyPI's ziglang (a modern wasi-libc), every `.c` file of the project (in
+//! its root and `src/`) into one preview1 core module, with WASI's emulation libraries
+//! (signals, mmap, getpid, process clocks) available. The module is adapted with the
+//! command adapter.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The C driver.
+pub struct C;
+
+const INSTALL: &str = "pip install ziglang==0.17.1";
+
+/// zig from PyPI's ziglang.
+pub fn zig() -> Option<PathBuf> {
+    tools::in_site_packages("ziglang/zig").or_else(|| tools::on_path("zig"))
+}
+
+pub(crate) fn zig_missing() -> Vec<Missing> {
+    vec![Missing {
+        what: "zig (for zig cc)".into(),
+        install: INSTALL.into(),
+    }]
+}
+
+/// What WASI lacks, emulated by wasi-libc's libraries.
+const EMULATION: &[(&str, &str)] = &[
+    ("-D_WASI_EMULATED_SIGNAL", "-lwasi-emulated-signal"),
+    ("-D_WASI_EMULATED_MMAN", "-lwasi-emulated-mman"),
+    ("-D_WASI_EMULATED_GETPID", "-lwasi-emulated-getpid"),
+    (
+        "-D_WASI_EMULATED_PROCESS_CLOCKS",
+        "-lwasi-emulated-process-clocks",
+    ),
+];
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = tools::files_with_extension(dir, &["c"]);
+    files.extend(tools::files_with_extension(&dir.join("src"), &["c"]));
+    files
+}
+
+impl Toolchain for C {
+    fn language(&self) -> Language {
+        Language::C
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["*.c", "src/*.c"]
+    }
+
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        sources(dir).into_iter().next().map(|marker| Detection {
+            language: Language::C,
+            marker,
+        })
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
+        ToolStatus {
+            language: Language::C,
+            missing: if version.is_some() {
+                Vec::new()
+            } else {
+                zig_missing()
+            },
+            version: version.map(|v| format!("zig cc {v}")),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
+            language: Language::C,
+            missing: zig_missing(),
+        })?;
+        let dir = &request.dir;
+        let files = sources(dir);
+        if files.is_empty() {
+            return Err(BuildError::Project(format!(
+                "no .c files in {}",
+                dir.display()
+            )));
+        }
+        let name = tools::dir_name(dir);
+        let out = dir.join("target/qyv").join(format!("{name}.core.wasm"));
+        std::fs::create_dir_all(out.parent().unwrap_or(dir))
+            .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
+        // zig cc recompiles everything each time: skip it when no source changed.
+        let digest = tools::sources_digest(
+            dir,
+            &["c", "h"],
+            &format!("{INSTALL} {:?}", request.profile),
+        );
+        if tools::up_to_date(&out, &digest) {
+            return Ok(CompileOutput {
+                wasm: out,
+                name,
+                target: "wasm32-wasi (zig cc)".into(),
+                notes: Vec::new(),
+            });
+        }
+        let debug = request.profile.as_deref() == Some("debug");
+        let mut cmd = Command::new(zig);
+        cmd.current_dir(dir)
+            .args(["cc", "-target", "wasm32-wasi"])
+            .arg(if debug { "-O0" } else { "-O2" });
+        if !debug {
+            cmd.arg("-s");
+        }
+        for include in ["include", "src"] {
+            if dir.join(include).is_dir() {
+                cmd.arg(format!("-I{include}"));
+            }
+        }
+        for (define, _) in EMULATION {
+            cmd.arg(define);
+        }
+        cmd.args(files.iter().map(|f| f.strip_prefix(dir).unwrap_or(f)));
+        for (_, lib) in EMULATION {
+            cmd.arg(lib);
+        }
+        cmd.arg("-o").arg(&out);
+        progress.phase("compiling");
+        progress.detail("zig cc");
+        tools::run_tool(cmd, "zig cc", progress)?;
+        tools::record_sources(&out, &digest)
+            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        Ok(CompileOutput {
+            wasm: out,
+            name,
+            target: "wasm32-wasi (zig cc)".into(),
+            notes: Vec::new(),
+        })
+    }
+}

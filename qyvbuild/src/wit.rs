@@ -1,0 +1,50 @@
+//! The WASI WIT files qyv ships (those of the wasmtime-wasi that `qyv run` embeds, WASI
+//! 0.2.12), for the toolchains that generate bindings from WIT (componentize-py,
+//! componentize-js).
+
+use std::path::{Path, PathBuf};
+
+/// The WASI version of the shipped WIT.
+pub const WASI_VERSION: &str = "0.2.12";
+
+const FILES: &[(&str, &str)] = &[
+    ("cli.wit", include_str!("../wit/wasi-0.2.12/cli.wit")),
+    ("clocks.wit", include_str!("../wit/wasi-0.2.12/clocks.wit")),
+    (
+        "filesystem.wit",
+        include_str!("../wit/wasi-0.2.12/filesystem.wit"),
+    ),
+    ("io.wit", include_str!("../wit/wasi-0.2.12/io.wit")),
+    ("random.wit", include_str!("../wit/wasi-0.2.12/random.wit")),
+    (
+        "sockets.wit",
+        include_str!("../wit/wasi-0.2.12/sockets.wit"),
+    ),
+];
+
+/// The world qyv builds command apps against: `qyv:app/app`, which is wasi:cli/command.
+pub const APP_WORLD: &str = "qyv:app/app";
+
+/// Writes a WIT package directory for a command app into `dir` (world `qyv:app/app`
+/// including `wasi:cli/command`, with the WASI packages under `deps/`) and returns it.
+pub fn write_command_world(dir: &Path) -> std::io::Result<PathBuf> {
+    let deps = dir.join("deps");
+    std::fs::create_dir_all(&deps)?;
+    for (name, text) in FILES {
+        write_if_changed(&deps.join(name), text)?;
+    }
+    write_if_changed(
+        &dir.join("world.wit"),
+        &format!(
+            "package qyv:app;\n\nworld app {{\n  include wasi:cli/command@{WASI_VERSION};\n}}\n"
+        ),
+    )?;
+    Ok(dir.to_path_buf())
+}
+
+fn write_if_changed(path: &Path, text: &str) -> std::io::Result<()> {
+    if std::fs::read_to_string(path).is_ok_and(|t| t == text) {
+        return Ok(());
+    }
+    std::fs::write(path, text)
+}

@@ -1,0 +1,125 @@
+//! Zig: `zig build-exe -target wasm32-wasi` on `src/main.zig` or `main.zig` (zig from PyPI's
+//! ziglang), or `zig build` for a project with a `build.zig` and neither; the preview1 core
+//! module is adapted with the command adapter.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::c::{zig, zig_missing};
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The Zig driver.
+pub struct Zig;
+
+fn root_source(dir: &Path) -> Option<PathBuf> {
+    ["src/main.zig", "main.zig"]
+        .iter()
+        .map(|p| dir.join(p))
+        .find(|p| p.is_file())
+}
+
+impl Toolchain for Zig {
+    fn language(&self) -> Language {
+        Language::Zig
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["build.zig", "src/main.zig", "main.zig"]
+    }
+
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        let build = dir.join("build.zig");
+        build
+            .is_file()
+            .then_some(build)
+            .or_else(|| root_source(dir))
+            .map(|marker| Detection {
+                language: Language::Zig,
+                marker,
+            })
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
+        ToolStatus {
+            language: Language::Zig,
+            missing: if version.is_some() {
+                Vec::new()
+            } else {
+                zig_missing()
+            },
+            version: version.map(|v| format!("zig {v}")),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
+            language: Language::Zig,
+            missing: zig_missing(),
+        })?;
+        let dir = &request.dir;
+        let name = tools::dir_name(dir);
+        let optimize = match request.profile.as_deref() {
+            Some("debug") => "Debug",
+            _ => "ReleaseSmall",
+        };
+        let target_dir = dir.join("target/qyv");
+        std::fs::create_dir_all(&target_dir)
+            .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
+        let mut cmd = Command::new(zig);
+        cmd.current_dir(dir);
+        let out = match root_source(dir) {
+            Some(root) => {
+                let out = target_dir.join(format!("{name}.core.wasm"));
+                cmd.args(["build-exe", "-target", "wasm32-wasi", "-O", optimize])
+                    .arg(format!("-femit-bin={}", out.display()))
+                    .arg(root.strip_prefix(dir).unwrap_or(&root));
+                out
+            }
+            None => {
+                cmd.args(["build", "-Dtarget=wasm32-wasi"])
+                    .arg(format!("-Doptimize={optimize}"));
+                PathBuf::new()
+            }
+        };
+        progress.phase("compiling");
+        progress.detail("zig");
+        tools::run_tool(cmd, "zig", progress)?;
+        let out = if out.as_os_str().is_empty() {
+            let found = tools::files_with_extension(&dir.join("zig-out/bin"), &["wasm"]);
+            match found.as_slice() {
+                [one] => one.clone(),
+                [] => {
+                    return Err(BuildError::Project(
+                        "zig build produced no .wasm in zig-out/bin".into(),
+                    ));
+                }
+                many => {
+                    return Err(BuildError::Project(format!(
+                        "zig build produced several .wasm files in zig-out/bin: {}",
+                        many.iter()
+                            .map(|p| p.display().to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+            }
+        } else {
+            out
+        };
+        Ok(CompileOutput {
+            wasm: out,
+            name,
+            target: "wasm32-wasi (zig)".into(),
+            notes: Vec::new(),
+        })
+    }
+}

@@ -1,0 +1,105 @@
+//! End-to-end tests of the language toolchains: each example under `examples/` is copied,
+//! built with `qyv build` and run with `qyv run`, and must print its greeting (from a
+//! granted host variable) and its arguments. The toolchains are installed by
+//! scripts/install-toolchains.sh (part of the test set-up); a missing one fails loudly.
+
+mod common;
+
+use std::path::Path;
+
+use common::{qyv, root};
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" || name == "zig-out" || name == ".zig-cache" {
+            continue;
+        }
+        let dest = to.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else {
+            std::fs::copy(entry.path(), dest).unwrap();
+        }
+    }
+}
+
+/// Builds and runs `examples/hello-<lang>`; returns what `qyv inspect --json` says of it.
+fn build_and_run(lang: &str) -> serde_json::Value {
+    let tmp = tempfile::tempdir().unwrap();
+    let name = format!("hello-{lang}");
+    let dir = tmp.path().join(&name);
+    copy_dir(&root().join("examples").join(&name), &dir);
+    let out = qyv().arg("build").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "qyv build {name} failed (toolchains come from scripts/install-toolchains.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = qyv()
+        .args(["run", "-q"])
+        .arg(&dir)
+        .args(["--", "a", "b c"])
+        .env("GREETING", "Hola")
+        .env("QYV_TEST_UNGRANTED", "x")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("Hola from {name}!\nargs: a b c\n"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let wasm = dir.join(format!("target/qyv/{name}.wasm"));
+    let out = qyv()
+        .arg("inspect")
+        .arg("--json")
+        .arg(&wasm)
+        .output()
+        .unwrap();
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn go_stays_a_core_module_and_runs() {
+    let v = build_and_run("go");
+    assert_eq!(v["kind"], "core-module");
+    assert_eq!(v["language"]["language"], "Go");
+    assert_eq!(v["module"]["wasi"]["shape"], "command");
+}
+
+#[test]
+fn python_builds_with_componentize_py() {
+    let v = build_and_run("python");
+    assert_eq!(v["kind"], "component");
+    assert_eq!(v["component"]["fits"], "wasi:cli/command");
+    assert_eq!(v["language"]["language"], "Python");
+}
+
+#[test]
+fn c_builds_with_zig_cc_and_is_adapted() {
+    let v = build_and_run("c");
+    assert_eq!(v["kind"], "component");
+    assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
+}
+
+#[test]
+fn zig_builds_and_is_adapted() {
+    let v = build_and_run("zig");
+    assert_eq!(v["kind"], "component");
+    assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
+}
+
+#[test]
+fn julia_is_detected_and_refused_honestly() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("app.jl"), "println(\"hi\")\n").unwrap();
+    let out = qyv().arg("build").arg(tmp.path()).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("Julia has no WASI target"), "{err}");
+    assert!(!tmp.path().join("target").exists(), "no fake build output");
+}
