@@ -1,9 +1,10 @@
 # Shared helpers for the bench scripts: tool installs and a ratio table from hyperfine runs.
-# Source it; it sets $QYV (the release binary) and $BENCH_DIR (scratch, under target/bench).
+# Source it; it sets $QYV (the release binary) and $BENCH_DIR (scratch, under $TMPDIR/qyv-bench).
 
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-BENCH_DIR="${BENCH_DIR:-$ROOT/target/bench}"
+# Outside the repository: cargo projects made here must not look like workspace members.
+BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/qyv-bench}"
 mkdir -p "$BENCH_DIR"
 
 need_hyperfine() {

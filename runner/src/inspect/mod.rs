@@ -7,7 +7,10 @@ mod render;
 mod report;
 mod sections;
 
-use wasmparser::{Chunk, Encoding, Parser, Payload, Validator, WasmFeatures};
+use wasmparser::{
+    Chunk, Encoding, FuncValidatorAllocations, Parser, Payload, ValidPayload, Validator,
+    WasmFeatures,
+};
 
 pub use render::{human_size, render_human};
 pub use report::*;
@@ -42,17 +45,89 @@ pub fn validation_features() -> WasmFeatures {
 /// Inspects a core module or component.
 pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
     let encoding = encoding(bytes)?;
-    let validation = match Validator::new_with_features(validation_features()).validate_all(bytes) {
-        Ok(_) => Validation {
+    // Validation runs beside the analysis: on a large component each takes a while.
+    std::thread::scope(|scope| {
+        let validation = scope.spawn(|| validate(bytes));
+        let report = analyze(bytes, encoding);
+        let validation = validation.join().unwrap_or_else(|_| Validation {
+            valid: false,
+            error: Some("the validator failed".into()),
+            offset: None,
+        });
+        report.map(|mut r| {
+            r.validation = validation;
+            r
+        })
+    })
+}
+
+/// Validates with [`validation_features`], function bodies in parallel (as wasm-tools does).
+pub fn validate(bytes: &[u8]) -> Validation {
+    let invalid = |e: wasmparser::BinaryReaderError| Validation {
+        valid: false,
+        error: Some(e.message().to_string()),
+        offset: Some(e.offset()),
+    };
+    let mut validator = Validator::new_with_features(validation_features());
+    let mut functions = Vec::new();
+    for payload in Parser::new(0).parse_all(bytes) {
+        let payload = match payload {
+            Ok(p) => p,
+            Err(e) => return invalid(e),
+        };
+        match validator.payload(&payload) {
+            Ok(ValidPayload::Func(func, body)) => functions.push((func, body)),
+            Ok(_) => {}
+            Err(e) => return invalid(e),
+        }
+    }
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = functions.len().div_ceil(threads).max(1);
+    let mut chunks: Vec<Vec<_>> = Vec::new();
+    let mut functions = functions.into_iter().peekable();
+    while functions.peek().is_some() {
+        chunks.push(functions.by_ref().take(chunk).collect());
+    }
+    let first_error = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| {
+                scope.spawn(move || {
+                    let mut allocs = FuncValidatorAllocations::default();
+                    for (func, body) in chunk {
+                        let mut v = func.into_validator(allocs);
+                        if let Err(e) = v.validate(&body) {
+                            return Some(e);
+                        }
+                        allocs = v.into_allocations();
+                    }
+                    None
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .min_by_key(|e| e.offset())
+    });
+    match first_error {
+        Some(e) => invalid(e),
+        None => Validation {
             valid: true,
             error: None,
             offset: None,
         },
-        Err(e) => Validation {
-            valid: false,
-            error: Some(e.message().to_string()),
-            offset: Some(e.offset()),
-        },
+    }
+}
+
+fn analyze(bytes: &[u8], encoding: Encoding) -> Result<Report, InspectError> {
+    let validation = Validation {
+        valid: true,
+        error: None,
+        offset: None,
     };
     let mut report = Report {
         schema_version: SCHEMA_VERSION,
