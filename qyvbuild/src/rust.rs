@@ -67,8 +67,21 @@ impl Toolchain for Rust {
         let mut notes = Vec::new();
         let toolchain = toolchain_override(&request.dir, &mut notes);
         progress.phase("resolving");
-        let metadata = metadata(&request.dir, toolchain.as_deref())?;
-        let unit = select_unit(&metadata, &request.dir, request)?;
+        let unit = match UnitCache::load(&request.dir, request, toolchain.as_deref()) {
+            Some(unit) => unit,
+            None => {
+                let metadata = metadata(&request.dir, toolchain.as_deref())?;
+                let unit = select_unit(&metadata, &request.dir, request)?;
+                UnitCache::store(
+                    &request.dir,
+                    request,
+                    toolchain.as_deref(),
+                    &metadata,
+                    &unit,
+                );
+                unit
+            }
+        };
 
         let target = request.target.clone().unwrap_or_else(|| WASIP2.to_string());
         progress.phase("compiling");
@@ -112,6 +125,103 @@ impl Toolchain for Rust {
             target,
             notes,
         })
+    }
+}
+
+/// The unit chosen for a request, remembered in `target/qyv/rust-unit.json` with the size
+/// and mtime of every workspace manifest: while none changed, `cargo metadata` (as slow as a
+/// no-op build) is not run again.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct UnitCache {
+    key: String,
+    manifests: Vec<(PathBuf, u64, u128)>,
+    package: String,
+    bin: Option<String>,
+    name: String,
+}
+
+impl UnitCache {
+    fn path(dir: &Path) -> PathBuf {
+        dir.join("target/qyv/rust-unit.json")
+    }
+
+    fn key(request: &BuildRequest, toolchain: Option<&str>) -> String {
+        format!(
+            "{:?} {:?} {:?} {}",
+            request.package, request.bin, toolchain, request.reactor
+        )
+    }
+
+    fn stamp(path: &Path) -> Option<(u64, u128)> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime = meta
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        Some((meta.len(), mtime))
+    }
+
+    fn load(dir: &Path, request: &BuildRequest, toolchain: Option<&str>) -> Option<Unit> {
+        let text = std::fs::read_to_string(Self::path(dir)).ok()?;
+        let cache: UnitCache = serde_json::from_str(&text).ok()?;
+        if cache.key != Self::key(request, toolchain) || cache.manifests.is_empty() {
+            return None;
+        }
+        for (path, len, mtime) in &cache.manifests {
+            if Self::stamp(path)? != (*len, *mtime) {
+                return None;
+            }
+        }
+        Some(Unit {
+            package: cache.package,
+            bin: cache.bin,
+            name: cache.name,
+        })
+    }
+
+    fn store(
+        dir: &Path,
+        request: &BuildRequest,
+        toolchain: Option<&str>,
+        metadata: &Metadata,
+        unit: &Unit,
+    ) {
+        let mut manifests: Vec<PathBuf> = metadata
+            .workspace_packages()
+            .iter()
+            .map(|p| p.manifest_path.clone().into_std_path_buf())
+            .collect();
+        manifests.push(
+            metadata
+                .workspace_root
+                .join("Cargo.toml")
+                .into_std_path_buf(),
+        );
+        manifests.push(dir.join("Cargo.toml"));
+        manifests.sort();
+        manifests.dedup();
+        let Some(manifests) = manifests
+            .into_iter()
+            .map(|p| Self::stamp(&p).map(|(len, mtime)| (p, len, mtime)))
+            .collect::<Option<Vec<_>>>()
+        else {
+            return;
+        };
+        let cache = UnitCache {
+            key: Self::key(request, toolchain),
+            manifests,
+            package: unit.package.clone(),
+            bin: unit.bin.clone(),
+            name: unit.name.clone(),
+        };
+        let path = Self::path(dir);
+        if let (Some(parent), Ok(text)) = (path.parent(), serde_json::to_string(&cache)) {
+            // A cache that cannot be written only costs time.
+            let _ = std::fs::create_dir_all(parent);
+            let _ = crate::output::write_atomically(&path, text.as_bytes());
+        }
     }
 }
 
@@ -269,12 +379,6 @@ fn cargo_build(
     toolchain: Option<&str>,
     progress: &Progress,
 ) -> Result<CargoResult, BuildError> {
-    if !target_installed(target, Some(&request.dir)) {
-        return Err(BuildError::ToolchainMissing {
-            language: Language::Rust,
-            missing: vec![target_missing(target, toolchain)],
-        });
-    }
     let mut cmd = Command::new("cargo");
     cmd.current_dir(&request.dir)
         .arg("build")
@@ -352,6 +456,14 @@ fn cargo_build(
         .wait()
         .map_err(|e| BuildError::io("waiting for cargo", e))?;
     let stderr = stderr_thread.join().unwrap_or_default();
+    // The target is checked only when cargo fails: asking rustc on every build costs as much
+    // as a no-op cargo build.
+    if !status.success() && !target_installed(target, Some(&request.dir)) {
+        return Err(BuildError::ToolchainMissing {
+            language: Language::Rust,
+            missing: vec![target_missing(target, toolchain)],
+        });
+    }
     if !status.success() {
         return Ok(CargoResult::Failed {
             stderr,

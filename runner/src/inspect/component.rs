@@ -141,9 +141,7 @@ fn decode(bytes: &[u8]) -> Result<(Resolve, wit_parser::WorldId), InspectError> 
     // wit-parser's decoder allocates a section's declared size before reading it: a header
     // claiming gigabytes would exhaust memory (found by fuzzing). wasmparser checks every
     // section's size against the bytes actually there, so only well-formed input goes on.
-    for payload in Parser::new(0).parse_all(bytes) {
-        payload.map_err(InspectError::malformed)?;
-    }
+    check_sizes(bytes, 0)?;
     match wit_component::decode(bytes) {
         Ok(DecodedWasm::Component(resolve, world)) => Ok((resolve, world)),
         Ok(DecodedWasm::WitPackage(..)) => Err(InspectError::Malformed {
@@ -174,4 +172,44 @@ pub fn wit_text(bytes: &[u8]) -> Result<String, InspectError> {
             offset: None,
         })?;
     Ok(printer.output.to_string())
+}
+
+/// Checks that every section of a component (and of its nested components) fits in the
+/// bytes there are, without parsing the nested core modules' code.
+fn check_sizes(bytes: &[u8], base: usize) -> Result<(), InspectError> {
+    let mut parser = Parser::new(base as u64);
+    let mut pos = 0usize;
+    loop {
+        let Chunk::Parsed { consumed, payload } = parser
+            .parse(&bytes[pos..], true)
+            .map_err(InspectError::malformed)?
+        else {
+            return Err(InspectError::Malformed {
+                message: "unexpected end of file".into(),
+                offset: Some(base + bytes.len()),
+            });
+        };
+        pos += consumed;
+        match payload {
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                let inner = bytes
+                    .get(unchecked_range.start - base..unchecked_range.end - base)
+                    .ok_or(InspectError::Malformed {
+                        message: "nested section out of bounds".into(),
+                        offset: Some(unchecked_range.start),
+                    })?;
+                if wasmparser::Parser::is_component(inner) {
+                    check_sizes(inner, unchecked_range.start)?;
+                }
+                pos += inner.len();
+            }
+            Payload::End(_) => return Ok(()),
+            _ => {}
+        }
+    }
 }
