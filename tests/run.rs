@@ -427,3 +427,67 @@ fn new_build_run_prints_the_greeting_and_arguments() {
         out.stderr
     );
 }
+
+/// A loopback HTTP server answering every GET with `body` (404 for paths not ending in
+/// `ok_suffix`); returns its base URL.
+fn http_server(body: &'static [u8], ok_suffix: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().flatten() {
+            let mut buf = [0u8; 4096];
+            let n = conn.read(&mut buf).unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let path = request.split_whitespace().nth(1).unwrap_or("").to_string();
+            let (status, body): (&str, &[u8]) = if path.ends_with(ok_suffix) {
+                ("200 OK", body)
+            } else {
+                ("404 Not Found", b"no")
+            };
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {status}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = conn.write_all(body);
+        }
+    });
+    format!("http://127.0.0.1:{port}/files/")
+}
+
+#[test]
+fn netfs_fetches_pinned_files_read_only_before_the_start() {
+    use sha2::Digest;
+    const BODY: &[u8] = b"fetched over http";
+    let base = http_server(BODY, "data.txt");
+    let sha: String = sha2::Sha256::digest(BODY)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let netfs = |sha: &str, path: &str| {
+        format!(
+            "permissions:\n  fs: read\nfs:\n  type: netfs\n  source: {base}\n  files:\n    - path: {path}\n      sha256: {sha}\n"
+        )
+    };
+    let dir = app(&netfs(&sha, "data.txt"));
+    let out = probe_in(dir.path(), &["read", "/data/data.txt"]);
+    assert_eq!(out.stdout, "ok read fetched over http\n", "{}", out.stderr);
+    let out = probe_in(dir.path(), &["write", "/data/data.txt", "x"]);
+    assert!(out.stdout.starts_with("denied write"), "{}", out.stdout);
+
+    // A wrong digest, and a file the server does not have: clear errors, no start.
+    let dir = app(&netfs(&"0".repeat(64), "data.txt"));
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125));
+    assert!(
+        out.stderr.contains("does not match its sha256"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    let dir = app(&netfs(&sha, "missing.txt"));
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125));
+    assert!(out.stderr.contains("cannot fetch"), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+}

@@ -20,6 +20,9 @@ pub enum AppError {
     Refused(String),
     #[error("{0}")]
     Grants(String),
+    /// A netfs file could not be fetched (the app did not start).
+    #[error("{0}")]
+    Fetch(String),
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -169,11 +172,19 @@ pub fn prepare(
                 });
             }
             Some(FsType::Netfs) => {
-                return Err(AppError::Refused(
-                    "fs.type: netfs is not supported by this qyv yet: fetch the files into the \
-                     project and use memfs with `assets`, or diskfs"
-                        .into(),
-                ));
+                let fs = manifest.fs.as_ref().expect("netfs has an fs section");
+                let source = fs.source.as_deref().unwrap_or_default();
+                let s = Scratch::new().map_err(io("cannot create the netfs directory"))?;
+                crate::netfs::fetch_all(source, &fs.files, fs.cache.unwrap_or(false), s.path())
+                    .map_err(|e| AppError::Fetch(e.to_string()))?;
+                mounts.push(Mount {
+                    host: s.path().to_path_buf(),
+                    guest: DATA_DIR.into(),
+                    // Fetched files are read-only for the app.
+                    writable: false,
+                    origin: "netfs".into(),
+                });
+                scratch.push(s);
             }
             Some(FsType::Memfs) | None => {
                 let s = Scratch::new().map_err(io("cannot create the memfs scratch directory"))?;

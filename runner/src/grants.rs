@@ -223,7 +223,7 @@ impl fmt::Display for Grants {
                         m.guest,
                         if m.writable { "rw" } else { "ro" },
                         m.origin,
-                        if m.origin == "memfs" {
+                        if m.origin == "memfs" || m.origin == "netfs" {
                             String::new()
                         } else {
                             format!(" {}", m.host.display())

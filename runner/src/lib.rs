@@ -16,6 +16,8 @@ pub mod engine;
 #[cfg(feature = "run")]
 mod imports;
 #[cfg(feature = "run")]
+pub mod netfs;
+#[cfg(feature = "run")]
 pub mod run;
 #[cfg(feature = "run")]
 pub mod sandbox;

@@ -25,6 +25,13 @@ impl PackFile {
         })
     }
 
+    fn len(&self) -> std::io::Result<u64> {
+        Ok(match self {
+            PackFile::Bytes(b) => b.len() as u64,
+            PackFile::Path(p) => std::fs::metadata(p)?.len(),
+        })
+    }
+
     fn describe(&self) -> String {
         match self {
             PackFile::Bytes(_) => "in-memory file".into(),
@@ -90,36 +97,11 @@ pub fn pack(
         }
     }
 
-    // Digests first: they go into the header, which precedes the archive.
-    let mut files = Vec::with_capacity(entries.len());
-    let mut done = 0u64;
-    for (path, file) in &entries {
+    for (path, _) in &entries {
         check_path(path)?;
-        let mut hasher = Sha256::new();
-        let mut reader = file
-            .open()
-            .map_err(io(format!("cannot read {}", file.describe())))?;
-        let mut buf = vec![0u8; 1 << 20];
-        let mut size = 0u64;
-        loop {
-            let n = reader
-                .read(&mut buf)
-                .map_err(io(format!("cannot read {}", file.describe())))?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-            size += n as u64;
-            done += n as u64;
-            progress(done);
-        }
-        files.push(FileEntry {
-            path: path.clone(),
-            mode: FILE_MODE,
-            size,
-            sha256: hex(&hasher.finalize()),
-        });
     }
+    let mut files: Vec<FileEntry> = Vec::with_capacity(entries.len());
+    let mut done = 0u64;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -151,10 +133,14 @@ pub fn pack(
     {
         let mut tar = tar::Builder::new(&mut encoder);
         tar.mode(tar::HeaderMode::Deterministic);
-        for ((path, file), entry) in entries.iter().zip(&files) {
+        // One pass per file: its digest is taken as it goes into the archive.
+        for (path, file) in &entries {
+            let size = file
+                .len()
+                .map_err(io(format!("cannot read {}", file.describe())))?;
             let mut header = tar::Header::new_ustar();
             header.set_path(path).map_err(w)?;
-            header.set_size(entry.size);
+            header.set_size(size);
             header.set_mode(FILE_MODE);
             header.set_uid(0);
             header.set_gid(0);
@@ -164,19 +150,30 @@ pub fn pack(
             let reader = file
                 .open()
                 .map_err(io(format!("cannot read {}", file.describe())))?;
-            // Refuse a file that changed between hashing and archiving.
             let mut counted = CountingReader {
-                inner: reader,
+                inner: reader.take(size),
                 count: 0,
                 hasher: Sha256::new(),
+                done: &mut done,
+                progress,
             };
             tar.append(&header, &mut counted).map_err(w)?;
-            if counted.count != entry.size || hex(&counted.hasher.finalize()) != entry.sha256 {
+            let count = counted.count;
+            let digest = hex(&counted.hasher.finalize());
+            // A file that shrank while being read; one that grew is cut at `size` and
+            // caught by comparing its length again.
+            if count != size || file.len().ok() != Some(size) {
                 return Err(BundleError::Io {
                     context: format!("{} changed while packing", file.describe()),
                     source: std::io::Error::other("content changed"),
                 });
             }
+            files.push(FileEntry {
+                path: path.clone(),
+                mode: FILE_MODE,
+                size,
+                sha256: digest,
+            });
         }
         tar.finish().map_err(w)?;
     }
@@ -284,17 +281,21 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-struct CountingReader<R: Read> {
+struct CountingReader<'a, R: Read> {
     inner: R,
     count: u64,
     hasher: Sha256,
+    done: &'a mut u64,
+    progress: &'a dyn Fn(u64),
 }
 
-impl<R: Read> Read for CountingReader<R> {
+impl<R: Read> Read for CountingReader<'_, R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.hasher.update(&buf[..n]);
         self.count += n as u64;
+        *self.done += n as u64;
+        (self.progress)(*self.done);
         Ok(n)
     }
 }
