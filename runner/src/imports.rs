@@ -87,6 +87,57 @@ fn wasmtime_version() -> &'static str {
     "48.0.8"
 }
 
+/// The names a component imports at its top level (e.g. `wasi:sockets/tcp@0.2.6`), read
+/// without parsing its code: nested modules and components are skipped.
+pub fn component_imports(bytes: &[u8]) -> Vec<String> {
+    use wasmparser::{Chunk, Parser, Payload};
+    let mut names = Vec::new();
+    let mut parser = Parser::new(0);
+    let mut pos = 0usize;
+    while let Ok(Chunk::Parsed { consumed, payload }) = parser.parse(&bytes[pos..], true) {
+        pos += consumed;
+        match payload {
+            Payload::ComponentImportSection(reader) => {
+                for import in reader.into_iter().flatten() {
+                    names.push(import.name.name.to_string());
+                }
+            }
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => pos += unchecked_range.len(),
+            Payload::End(_) => break,
+            _ => {}
+        }
+        if pos > bytes.len() {
+            break;
+        }
+    }
+    names
+}
+
+/// A note for imports that will fail because a permission is not granted: names the
+/// imports and the permission that would provide them.
+pub fn ungranted_note(imports: &[String], net_granted: bool) -> Option<String> {
+    if net_granted {
+        return None;
+    }
+    let sockets: Vec<&str> = imports
+        .iter()
+        .filter_map(|i| i.strip_prefix("wasi:sockets/"))
+        .map(|i| i.split('@').next().unwrap_or(i))
+        .collect();
+    (!sockets.is_empty()).then(|| {
+        format!(
+            "the app imports wasi:sockets ({}) but permissions.net grants no network: its socket \
+             calls will fail (grant it with permissions.net, or --grant net)",
+            sockets.join(", ")
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +156,21 @@ mod tests {
         let m =
             explain_component("component imports instance `wasi:cli/environment@0.3.0`, but ...");
         assert!(m.contains("0.3.0") && m.contains(HOST_WASI_VERSION), "{m}");
+    }
+
+    #[test]
+    fn socket_imports_without_net_are_named_with_the_permission() {
+        let imports = vec![
+            "wasi:cli/environment@0.2.6".to_string(),
+            "wasi:sockets/tcp@0.2.6".to_string(),
+        ];
+        let note = ungranted_note(&imports, false).unwrap();
+        assert!(
+            note.contains("wasi:sockets/tcp@0.2.6") && note.contains("permissions.net"),
+            "{note}"
+        );
+        assert!(ungranted_note(&imports, true).is_none());
+        assert!(ungranted_note(&imports[..1], false).is_none());
     }
 
     #[test]

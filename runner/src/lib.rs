@@ -14,7 +14,7 @@ pub mod cache;
 #[cfg(feature = "run")]
 pub mod engine;
 #[cfg(feature = "run")]
-mod imports;
+pub mod imports;
 #[cfg(feature = "run")]
 pub mod netfs;
 #[cfg(feature = "run")]

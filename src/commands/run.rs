@@ -389,6 +389,13 @@ fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
         ""
     };
     eprintln!("qyv ▸ grants: {}{widened}", p.grants);
+    if kind == "component" {
+        let imports = runner::imports::component_imports(&p.request.wasm);
+        let net = !matches!(p.grants.net, runner::grants::NetRules::Deny);
+        if let Some(note) = runner::imports::ungranted_note(&imports, net) {
+            eprintln!("qyv ▸ note: {note}");
+        }
+    }
     if verbose && !p.grants.env_missing.is_empty() {
         eprintln!(
             "qyv ▸ granted but unset on the host: {}",
