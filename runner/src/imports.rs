@@ -166,7 +166,7 @@ mod tests {
         ];
         let note = ungranted_note(&imports, false).unwrap();
         assert!(
-            note.contains("wasi:sockets/tcp@0.2.6") && note.contains("permissions.net"),
+            note.contains("wasi:sockets (tcp)") && note.contains("permissions.net"),
             "{note}"
         );
         assert!(ungranted_note(&imports, true).is_none());
