@@ -8,6 +8,9 @@ use wasmtime::{Config, Engine};
 pub struct EngineOptions {
     /// Count fuel (for `limits.fuel`).
     pub fuel: bool,
+    /// Epoch checks in loops and calls (for `limits.timeout`). They cost compile and run
+    /// time, so only runs with a timeout get them.
+    pub epochs: bool,
 }
 
 /// Builds the engine.
@@ -29,8 +32,10 @@ pub fn engine(options: EngineOptions) -> wasmtime::Result<Engine> {
         .wasm_memory64(true)
         .wasm_component_model(true)
         // Timeouts: a ticker thread bumps the epoch.
-        .epoch_interruption(true)
+        .epoch_interruption(options.epochs)
         .consume_fuel(options.fuel)
-        .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Enable);
+        // Backtraces name functions from the name section; reading DWARF for file and line
+        // would slow every compile of a large module.
+        .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
     Engine::new(&config)
 }

@@ -117,6 +117,7 @@ pub fn run(req: RunRequest) -> Result<Finished, RunError> {
 
     let engine = engine(EngineOptions {
         fuel: req.limits.fuel.is_some(),
+        epochs: req.limits.timeout.is_some(),
     })
     .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
     let is_component = wasmparser::Parser::is_component(&req.wasm);
@@ -225,9 +226,11 @@ fn prepare_store<T: 'static>(
     get: fn(&mut T) -> &mut StoreLimits,
 ) -> Result<(), RunError> {
     store.limiter(move |h| get(h) as &mut dyn wasmtime::ResourceLimiter);
-    // One epoch tick is the deadline: only the timeout's ticker ever advances the epoch.
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_trap();
+    if limits.timeout.is_some() {
+        // One epoch tick is the deadline: only the timeout's ticker advances the epoch.
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_trap();
+    }
     if let Some(fuel) = limits.fuel {
         store
             .set_fuel(fuel)
