@@ -9,6 +9,10 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
+/// Buffer size for the archive's reads and writes: large, so a big bundle costs few system
+/// calls.
+const IO_BUFFER: usize = 1 << 20;
+
 /// Where a file's bytes come from.
 #[derive(Debug, Clone)]
 pub enum PackFile {
@@ -21,7 +25,10 @@ impl PackFile {
     fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             PackFile::Bytes(b) => Box::new(&b[..]),
-            PackFile::Path(p) => Box::new(std::fs::File::open(p)?),
+            PackFile::Path(p) => Box::new(std::io::BufReader::with_capacity(
+                IO_BUFFER,
+                std::fs::File::open(p)?,
+            )),
         })
     }
 
@@ -119,7 +126,7 @@ pub fn pack(
         dir.display()
     )))?;
     let mut archive_sink = HashingWriter {
-        inner: std::io::BufWriter::new(&archive),
+        inner: std::io::BufWriter::with_capacity(IO_BUFFER, &archive),
         hasher: Sha256::new(),
         written: 0,
     };
@@ -215,7 +222,7 @@ pub fn pack(
             dir.display()
         )))?;
     let mut sink = HashingWriter {
-        inner: std::io::BufWriter::new(tmp.as_file()),
+        inner: std::io::BufWriter::with_capacity(IO_BUFFER, tmp.as_file()),
         hasher: Sha256::new(),
         written: 0,
     };
@@ -234,7 +241,14 @@ pub fn pack(
     sink.write_all(&payload).map_err(w)?;
     let mut archive = archive;
     std::io::Seek::rewind(&mut archive).map_err(w)?;
-    std::io::copy(&mut archive, &mut sink).map_err(w)?;
+    let mut buf = vec![0u8; IO_BUFFER];
+    loop {
+        let n = archive.read(&mut buf).map_err(w)?;
+        if n == 0 {
+            break;
+        }
+        sink.write_all(&buf[..n]).map_err(w)?;
+    }
     sink.flush().map_err(w)?;
     let sha256 = hex(&sink.hasher.clone().finalize());
     let size = sink.written;
