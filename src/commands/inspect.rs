@@ -27,21 +27,21 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let bytes = match std::fs::read(&opts.file) {
-        Ok(bytes) => bytes,
+    let file = match read_file(&opts.file) {
+        Ok(file) => file,
         Err(err) => {
             eprintln!("error: cannot read {}: {err}", opts.file.display());
             return Ok(exit::USAGE);
         }
     };
+    let bytes: &[u8] = &file;
     let name = opts.file.display().to_string();
     let mut bundle_info = None;
-    let bytes = if super::bundles::is_bundle(&bytes) {
-        match qyvpack::bundle::read(&bytes, Default::default()) {
+    let bytes = if super::bundles::is_bundle(bytes) {
+        match qyvpack::bundle::read(bytes, Default::default()) {
             Ok(bundle) => {
-                let component = bundle.component().to_vec();
                 bundle_info = Some(bundle);
-                component
+                bundle_info.as_ref().expect("just set").component()
             }
             Err(err) => {
                 if opts.json {
@@ -57,7 +57,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         bytes
     };
     if opts.wit {
-        return Ok(match runner::inspect::wit_text(&bytes) {
+        return Ok(match runner::inspect::wit_text(bytes) {
             Ok(wit) => {
                 print!("{wit}");
                 exit::OK
@@ -68,7 +68,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             }
         });
     }
-    let report = match runner::inspect::inspect(&bytes) {
+    let report = match runner::inspect::inspect(bytes) {
         Ok(report) => report,
         Err(err) => {
             if opts.json {
@@ -156,4 +156,34 @@ fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
         let _ = writeln!(out, "  {line}");
     }
     out
+}
+
+/// The file's bytes: mapped into memory (no copy of a large component), or read when it
+/// cannot be mapped (a pipe, an empty file).
+enum FileBytes {
+    Mapped(memmap2::Mmap),
+    Read(Vec<u8>),
+}
+
+impl std::ops::Deref for FileBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            FileBytes::Mapped(m) => m,
+            FileBytes::Read(v) => v,
+        }
+    }
+}
+
+fn read_file(path: &std::path::Path) -> std::io::Result<FileBytes> {
+    let file = std::fs::File::open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_file() && meta.len() > 0 {
+        // SAFETY: the map is read-only and lives only while this command inspects it; a file
+        // truncated meanwhile by another process could fault, as for any mmap reader.
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return Ok(FileBytes::Mapped(map));
+        }
+    }
+    std::fs::read(path).map(FileBytes::Read)
 }
