@@ -50,7 +50,9 @@ go_hello() {
 # hyperfine NAME COMMAND...: runs one benchmark, stores its JSON as $BENCH_DIR/NAME.json.
 bench() {
   local name="$1"; shift
-  hyperfine --style none --warmup 3 --min-runs 10 --export-json "$BENCH_DIR/$name.json" "$@" >/dev/null
+  # HYPERFINE_OPTS=-N runs commands without a shell (more precise for short ones).
+  # shellcheck disable=SC2086
+  hyperfine --style none ${HYPERFINE_OPTS:-} --warmup 3 --min-runs 10 --export-json "$BENCH_DIR/$name.json" "$@" >/dev/null
 }
 
 # ratio_row LABEL OURS THEIRS GOAL: prints a table row with the medians and OURS/THEIRS.

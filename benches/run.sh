@@ -11,6 +11,8 @@ rust="$(rust_hello)"
 go="$(go_hello)"
 py="$(py_hello)"
 export QYV_CACHE_DIR="$BENCH_DIR/qyv-cache"
+# Every command here is a plain program call: measure it without a shell in between.
+export HYPERFINE_OPTS=-N
 
 for app in rust go py; do
   wasm="${!app}"
@@ -33,9 +35,9 @@ bench qyv-run-py-bundle-warm "$QYV run -q --key $bundle_dir/bench.pub $bundle_di
 for app in rust go py; do
   wasm="${!app}"
   runs=10; [ "$app" = py ] && runs=3
-  hyperfine --style none --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/qyv-run-$app-cold.json" \
+  hyperfine --style none -N --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/qyv-run-$app-cold.json" \
     "$QYV run -q --no-cache $wasm" >/dev/null
-  hyperfine --style none --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/wasmtime-run-$app-cold.json" \
+  hyperfine --style none -N --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/wasmtime-run-$app-cold.json" \
     "$WASMTIME run -C cache=n $wasm" >/dev/null
 done
 

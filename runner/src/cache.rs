@@ -35,6 +35,56 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// The sha256 of a file's `bytes`, remembered under the cache directory against the file's
+/// identity (device, inode, size, mtime and ctime; ctime changes with any write and cannot
+/// be set back by its owner), so a warm run of a large component does not hash it again.
+pub fn file_sha256(path: &Path, bytes: &[u8]) -> String {
+    file_sha256_in(cache_dir(), path, bytes)
+}
+
+fn file_sha256_in(cache: Option<PathBuf>, path: &Path, bytes: &[u8]) -> String {
+    use std::os::unix::fs::MetadataExt;
+    let identity = std::fs::metadata(path).ok().map(|m| {
+        format!(
+            "{} {} {} {}.{} {}.{}",
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        )
+    });
+    let record = identity.as_ref().and_then(|_| {
+        let canonical = path.canonicalize().ok()?;
+        let name = sha256_hex(canonical.as_os_str().as_encoded_bytes());
+        Some(cache.as_ref()?.join("digests").join(name))
+    });
+    if let (Some(identity), Some(record)) = (&identity, &record)
+        && let Ok(text) = std::fs::read_to_string(record)
+        && let Some((id, sha)) = text.rsplit_once(' ')
+        && id == identity
+        && sha.len() == 64
+        && bytes.len() as u64
+            == identity
+                .split(' ')
+                .nth(2)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(u64::MAX)
+    {
+        return sha.to_string();
+    }
+    let sha = sha256_hex(bytes);
+    if let (Some(identity), Some(record)) = (identity, record)
+        && let Some(dir) = record.parent()
+        && std::fs::create_dir_all(dir).is_ok()
+    {
+        let _ = write_atomically(dir, &record, format!("{identity} {sha}").as_bytes());
+    }
+    sha
+}
+
 /// The cache key of `input_sha256` compiled by `engine`.
 pub fn key(engine: &Engine, input_sha256: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
@@ -62,7 +112,11 @@ impl Entry {
         let Ok(expected) = std::fs::read_to_string(&self.checksum) else {
             return false;
         };
-        let Ok(bytes) = std::fs::read(&self.artifact) else {
+        let Ok(file) = std::fs::File::open(&self.artifact) else {
+            return false;
+        };
+        // SAFETY: read-only map of a file in qyv's own cache, dropped before returning.
+        let Ok(bytes) = (unsafe { memmap2::Mmap::map(&file) }) else {
             return false;
         };
         if checksum(&bytes) == expected.trim() {
@@ -124,6 +178,31 @@ pub fn clean() -> std::io::Result<(u64, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_digests_are_remembered_until_the_file_changes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let cache = Some(tmp.path().join("cache"));
+        let file = tmp.path().join("a.wasm");
+        std::fs::write(&file, b"first").unwrap();
+        assert_eq!(
+            file_sha256_in(cache.clone(), &file, b"first"),
+            sha256_hex(b"first")
+        );
+        assert_eq!(
+            std::fs::read_dir(tmp.path().join("cache/digests"))
+                .unwrap()
+                .count(),
+            1
+        );
+        assert_eq!(
+            file_sha256_in(cache.clone(), &file, b"first"),
+            sha256_hex(b"first")
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&file, b"other").unwrap();
+        assert_eq!(file_sha256_in(cache, &file, b"other"), sha256_hex(b"other"));
+    }
 
     #[test]
     fn damaged_entries_are_not_intact_and_get_removed() {

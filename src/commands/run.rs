@@ -143,9 +143,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
                     .to_string()
             })
             .unwrap_or_else(|| "app".into());
+        let sha256 = (!opts.no_cache).then(|| runner::cache::file_sha256(&input, &wasm));
         let wasm = Wasm {
             bytes: wasm,
-            sha256: None,
+            sha256,
         };
         let p = app::prepare_bare(&name, wasm, &inv).map_err(|e| e.to_string())?;
         (p, input.display().to_string(), None)
@@ -177,9 +178,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             )
         })?;
         let files = ProjectFiles::new(&loaded.dir, m).map_err(|e| e.to_string())?;
+        let sha256 = (!opts.no_cache).then(|| runner::cache::file_sha256(&entry, &wasm));
         let wasm = Wasm {
             bytes: wasm,
-            sha256: None,
+            sha256,
         };
         let p = app::prepare(m, &loaded.dir, wasm, &files, &inv)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
