@@ -254,7 +254,7 @@ fn prepare_bundle(
     inv: &Invocation,
 ) -> Result<(Prepared, Option<String>), String> {
     let name = path.display();
-    let bundle = qyvpack::bundle::read(bytes, Default::default())
+    let mut bundle = qyvpack::bundle::read(bytes, Default::default())
         .map_err(|e| format!("{name} refused: {e}"))?;
     let expected = match &opts.key {
         Some(k) => Some(qyvpack::keys::PublicKey::load(k).map_err(|e| e.to_string())?),
@@ -292,7 +292,11 @@ fn prepare_bundle(
         .entry(&bundle.index.component)
         .map(|e| e.sha256.clone());
     let wasm = Wasm {
-        bytes: bundle.component().to_vec(),
+        // Moved out, not copied: the bundle keeps only its models and assets.
+        bytes: bundle
+            .files
+            .remove(&bundle.index.component)
+            .unwrap_or_default(),
         sha256: component,
     };
     let files = app::BundleFiles { bundle: &bundle };

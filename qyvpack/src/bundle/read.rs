@@ -93,12 +93,21 @@ pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
         Some(verify_signature(version, index_bytes, sig_bytes)?)
     };
 
-    if archive.len() as u64 != index.archive_size
-        || hex(&Sha256::digest(archive)) != index.archive_sha256
-    {
+    if archive.len() as u64 != index.archive_size {
         return Err(BundleError::ArchiveDigest);
     }
-    let files = read_archive(archive, &index, limits)?;
+    // The archive's digest is computed beside the decompression; nothing read is used
+    // before both agree, and a digest mismatch is the error reported first.
+    let (intact, files) = std::thread::scope(|scope| {
+        let digest = scope.spawn(|| hex(&Sha256::digest(archive)) == index.archive_sha256);
+        let files = read_archive(archive, &index, limits);
+        (digest.join().unwrap_or(false), files)
+    });
+    if !intact {
+        return Err(BundleError::ArchiveDigest);
+    }
+    let files = files?;
+    check_digests(&index, &files)?;
     Ok(Bundle {
         version,
         index,
@@ -372,9 +381,6 @@ fn read_archive(
             if content.len() as u64 != size {
                 return Err(BundleError::Damaged(format!("`{path}` is truncated")));
             }
-            if hex(&Sha256::digest(&content)) != expected.sha256 {
-                return Err(BundleError::Digest { path });
-            }
             files.insert(path, content);
         }
     }
@@ -398,4 +404,48 @@ fn read_archive(
 
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Checks every file against its sha256 in the index, in parallel.
+fn check_digests(index: &Index, files: &BTreeMap<String, Vec<u8>>) -> Result<(), BundleError> {
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    // Split by bytes, so one large model does not leave the other threads idle.
+    let total: usize = files.values().map(Vec::len).sum::<usize>().max(1);
+    let mut groups: Vec<Vec<(&FileEntry, &[u8])>> = vec![Vec::new(); threads];
+    let mut load = vec![0usize; threads];
+    for entry in &index.files {
+        let Some(content) = files.get(&entry.path) else {
+            return Err(BundleError::Missing {
+                path: entry.path.clone(),
+            });
+        };
+        let i = (0..threads).min_by_key(|&i| load[i]).unwrap_or(0);
+        load[i] += content.len() + total / 1_000_000;
+        groups[i].push((entry, content));
+    }
+    let bad = std::thread::scope(|scope| {
+        let handles: Vec<_> = groups
+            .into_iter()
+            .map(|group| {
+                scope.spawn(move || {
+                    group
+                        .into_iter()
+                        .filter(|(e, c)| hex(&Sha256::digest(c)) != e.sha256)
+                        .map(|(e, _)| e.path.clone())
+                        .min()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| h.join().ok().flatten())
+            .min()
+    });
+    match bad {
+        Some(path) => Err(BundleError::Digest { path }),
+        None => Ok(()),
+    }
 }
