@@ -103,3 +103,66 @@ fn julia_is_detected_and_refused_honestly() {
     assert!(err.contains("Julia has no WASI target"), "{err}");
     assert!(!tmp.path().join("target").exists(), "no fake build output");
 }
+
+#[test]
+fn build_command_runs_with_the_wasm_c_toolchain_and_its_output_is_adapted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("made");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("main.c"),
+        "#include <stdio.h>\n#include <stdlib.h>\nint main(int argc, char **argv) {\n  const char *g = getenv(\"GREETING\");\n  printf(\"%s from make! argc=%d\\n\", g ? g : \"Hello\", argc);\n  return 0;\n}\n",
+    )
+    .unwrap();
+    // A Makefile that knows nothing of wasm: CC and the flags come from qyv.
+    std::fs::write(
+        dir.join("Makefile"),
+        "app.wasm: main.c\n\t$(CC) $(CFLAGS) main.c -o app.wasm $(LDFLAGS)\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("made.qyv"),
+        "name: made\nentrypoint: target/qyv/made.wasm\npermissions:\n  env: [GREETING]\nbuild:\n  command: make\n  output: app.wasm\n",
+    )
+    .unwrap();
+    let out = qyv().arg("build").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = qyv()
+        .args(["run", "-q"])
+        .arg(&dir)
+        .args(["--", "x"])
+        .env("GREETING", "Hola")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "Hola from make! argc=2\n",
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = qyv()
+        .args(["inspect", "--json"])
+        .arg(dir.join("target/qyv/made.wasm"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
+
+    // A command that writes nothing at build.output is a clear error.
+    std::fs::write(
+        dir.join("made.qyv"),
+        "name: made\nentrypoint: target/qyv/made.wasm\nbuild:\n  command: \"true\"\n  output: nothing.wasm\n",
+    )
+    .unwrap();
+    let out = qyv().arg("build").arg(&dir).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("did not write `build.output`"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

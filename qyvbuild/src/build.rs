@@ -78,8 +78,14 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
         Err(_) => None,
     };
     let m = loaded.as_ref().map(|l| &l.manifest);
-    let toolchain = detect(&dir, m.and_then(|m| m.language.as_deref()))?;
     let build_cfg = m.and_then(|m| m.build.as_ref());
+    let toolchain: Box<dyn Toolchain> = match build_cfg.and_then(|b| b.command.clone()) {
+        Some(command) => Box::new(crate::command::BuildCommand {
+            command,
+            output: build_cfg.and_then(|b| b.output.clone()),
+        }),
+        None => detect(&dir, m.and_then(|m| m.language.as_deref()))?,
+    };
     let request = BuildRequest {
         dir: dir.clone(),
         target: options

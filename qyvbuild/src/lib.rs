@@ -2,6 +2,7 @@
 
 pub mod build;
 pub mod c;
+pub mod command;
 pub mod componentize;
 pub mod go;
 pub mod julia;

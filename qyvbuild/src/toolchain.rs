@@ -15,6 +15,8 @@ pub enum Language {
     C,
     Zig,
     Julia,
+    /// The manifest's own `build.command`.
+    Command,
 }
 
 impl Language {
@@ -27,6 +29,7 @@ impl Language {
             Language::C => "c",
             Language::Zig => "zig",
             Language::Julia => "julia",
+            Language::Command => "command",
         }
     }
 }

@@ -1,0 +1,98 @@
+//! A project's own build command (`build.command` in the manifest, like Spin's
+//! `[component.build]`): qyv runs it with the wasm C toolchain in the environment, as
+//! emscripten's emmake does (`CC`, `CXX`, `AR`, `RANLIB`, `CFLAGS`, `LDFLAGS`), takes the file
+//! named by `build.output`, and adapts it like any other core module.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::c::{zig, zig_missing};
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The manifest's build command.
+pub struct BuildCommand {
+    pub command: String,
+    pub output: Option<String>,
+}
+
+/// The environment a build command gets: the wasm C toolchain (zig cc for wasm32-wasi).
+pub fn toolchain_env(zig: &Path) -> Vec<(&'static str, String)> {
+    let zig = zig.display();
+    vec![
+        ("CC", format!("{zig} cc -target wasm32-wasi")),
+        ("CXX", format!("{zig} c++ -target wasm32-wasi")),
+        ("AR", format!("{zig} ar")),
+        ("RANLIB", format!("{zig} ranlib")),
+        ("CFLAGS", "-O2 -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID -D_WASI_EMULATED_PROCESS_CLOCKS".into()),
+        ("LDFLAGS", "-lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid -lwasi-emulated-process-clocks".into()),
+    ]
+}
+
+impl Toolchain for BuildCommand {
+    fn language(&self) -> Language {
+        Language::Command
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["build.command in the manifest"]
+    }
+
+    fn detect(&self, _dir: &Path) -> Option<Detection> {
+        None
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
+        ToolStatus {
+            language: Language::Command,
+            missing: if version.is_some() {
+                Vec::new()
+            } else {
+                zig_missing()
+            },
+            version: version.map(|v| format!("zig cc {v} (CC for build.command)")),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let dir = &request.dir;
+        let Some(output) = &self.output else {
+            return Err(BuildError::Project(
+                "`build.command` needs `build.output`, the .wasm file the command writes".into(),
+            ));
+        };
+        let mut cmd = Command::new("sh");
+        cmd.current_dir(dir).arg("-c").arg(&self.command);
+        // The wasm C toolchain, when it is installed; a command that builds with something
+        // else (cargo, tinygo, ...) does not need it.
+        if let Some(z) = zig() {
+            for (k, v) in toolchain_env(&z) {
+                cmd.env(k, v);
+            }
+        }
+        progress.phase("compiling");
+        progress.detail(&self.command);
+        tools::run_tool(cmd, "build.command", progress)?;
+        let wasm: PathBuf = dir.join(output);
+        if !wasm.is_file() {
+            return Err(BuildError::Project(format!(
+                "`build.command` succeeded but did not write `build.output` {}",
+                wasm.display()
+            )));
+        }
+        Ok(CompileOutput {
+            wasm,
+            name: tools::dir_name(dir),
+            target: "build.command".into(),
+            notes: Vec::new(),
+        })
+    }
+}
