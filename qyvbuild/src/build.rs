@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use qyvpack::digest::sha256_hex;
 use qyvpack::manifest;
-use sha2::{Digest, Sha256};
 
 use crate::componentize::{self, AdapterKind};
 use crate::progress::Progress;
@@ -190,11 +190,6 @@ fn adapter_from_name(name: &str) -> Option<AdapterKind> {
         "reactor" => Some(AdapterKind::Reactor),
         _ => None,
     }
-}
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn file_digest(path: &Path) -> Option<String> {

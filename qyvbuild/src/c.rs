@@ -29,6 +29,20 @@ pub(crate) fn zig_missing() -> Vec<Missing> {
     }]
 }
 
+/// Whether zig is installed, for a language built with it; `label` names how it is used.
+pub(crate) fn zig_status(language: Language, label: &str) -> ToolStatus {
+    let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
+    ToolStatus {
+        language,
+        missing: if version.is_some() {
+            Vec::new()
+        } else {
+            zig_missing()
+        },
+        version: version.map(|v| format!("{label} {v}")),
+    }
+}
+
 /// What WASI lacks, emulated by wasi-libc's libraries.
 const EMULATION: &[(&str, &str)] = &[
     ("-D_WASI_EMULATED_SIGNAL", "-lwasi-emulated-signal"),
@@ -63,16 +77,7 @@ impl Toolchain for C {
     }
 
     fn status(&self) -> ToolStatus {
-        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
-        ToolStatus {
-            language: Language::C,
-            missing: if version.is_some() {
-                Vec::new()
-            } else {
-                zig_missing()
-            },
-            version: version.map(|v| format!("zig cc {v}")),
-        }
+        zig_status(Language::C, "zig cc")
     }
 
     fn compile(

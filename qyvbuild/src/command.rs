@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::c::{zig, zig_missing};
+use crate::c::{zig, zig_status};
 use crate::progress::Progress;
 use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
@@ -46,16 +46,7 @@ impl Toolchain for BuildCommand {
     }
 
     fn status(&self) -> ToolStatus {
-        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
-        ToolStatus {
-            language: Language::Command,
-            missing: if version.is_some() {
-                Vec::new()
-            } else {
-                zig_missing()
-            },
-            version: version.map(|v| format!("zig cc {v} (CC for build.command)")),
-        }
+        zig_status(Language::Command, "zig cc (CC for build.command)")
     }
 
     fn compile(

@@ -207,7 +207,7 @@ pub fn sources_digest(dir: &Path, extensions: &[&str], salt: &str) -> String {
         h.update(std::fs::read(&f).unwrap_or_default());
         h.update([0]);
     }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    qyvpack::digest::hex(&h.finalize())
 }
 
 /// Whether `out` was built from sources with this digest (recorded beside it by

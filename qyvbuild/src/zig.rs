@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::c::{zig, zig_missing};
+use crate::c::{zig, zig_missing, zig_status};
 use crate::progress::Progress;
 use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
@@ -44,16 +44,7 @@ impl Toolchain for Zig {
     }
 
     fn status(&self) -> ToolStatus {
-        let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
-        ToolStatus {
-            language: Language::Zig,
-            missing: if version.is_some() {
-                Vec::new()
-            } else {
-                zig_missing()
-            },
-            version: version.map(|v| format!("zig {v}")),
-        }
+        zig_status(Language::Zig, "zig")
     }
 
     fn compile(

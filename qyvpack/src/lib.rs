@@ -2,6 +2,7 @@
 //! bundles. Depends on no other crate of the workspace.
 
 pub mod bundle;
+pub mod digest;
 pub mod files;
 pub mod keys;
 pub mod manifest;

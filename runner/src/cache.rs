@@ -7,7 +7,6 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 
 /// The cache directory: `$QYV_CACHE_DIR`, else `$XDG_CACHE_HOME/qyv`, else `~/.cache/qyv`.
@@ -26,14 +25,7 @@ pub fn compiled_dir() -> Option<PathBuf> {
     cache_dir().map(|d| d.join("compiled"))
 }
 
-/// sha256 of the input, hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use qyvpack::digest::sha256_hex;
 
 /// The sha256 of a file's `bytes`, remembered under the cache directory against the file's
 /// identity (device, inode, size, mtime and ctime; ctime changes with any write and cannot

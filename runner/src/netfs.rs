@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
+use qyvpack::digest::sha256_hex;
 use qyvpack::manifest::NetFile;
-use sha2::{Digest, Sha256};
 
 /// Largest file fetched.
 const MAX_FILE: u64 = 4 << 30;
@@ -59,10 +59,6 @@ fn plan(source: &str, files: &[NetFile]) -> Vec<(String, PathBuf, Option<String>
         .collect()
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Fetches every file into `dest` (paths already checked to stay inside by the manifest's
 /// validation). Returns the relative paths written.
 pub fn fetch_all(
@@ -79,21 +75,21 @@ pub fn fetch_all(
     for (url, rel, sha256) in plan(source, files) {
         let cached = cache_dir
             .as_ref()
-            .map(|d| d.join(hex(&Sha256::digest(url.as_bytes()))));
+            .map(|d| d.join(sha256_hex(url.as_bytes())));
         let from_cache = cached
             .as_ref()
             .and_then(|p| std::fs::read(p).ok())
             .filter(|bytes| {
                 sha256
                     .as_ref()
-                    .is_none_or(|want| &hex(&Sha256::digest(bytes)) == want)
+                    .is_none_or(|want| &sha256_hex(bytes) == want)
             });
         let bytes = match from_cache {
             Some(bytes) => bytes,
             None => {
                 let bytes = get(&url)?;
                 if let Some(want) = &sha256 {
-                    let got = hex(&Sha256::digest(&bytes));
+                    let got = sha256_hex(&bytes);
                     if &got != want {
                         return Err(FetchError::Digest {
                             url,

@@ -160,10 +160,7 @@ pub fn check_path(path: &str) -> Result<(), BundleError> {
     Ok(())
 }
 
-/// sha256 as lowercase hex.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
+pub use crate::digest::hex;
 
 #[cfg(test)]
 mod tests;
