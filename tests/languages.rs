@@ -5,26 +5,7 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{qyv, root};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let name = entry.file_name();
-        if name == "target" || name == "zig-out" || name == ".zig-cache" {
-            continue;
-        }
-        let dest = to.join(&name);
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &dest);
-        } else {
-            std::fs::copy(entry.path(), dest).unwrap();
-        }
-    }
-}
+use common::{copy_dir, qyv, root};
 
 /// Builds and runs `examples/hello-<lang>`; returns what `qyv inspect --json` says of it.
 fn build_and_run(lang: &str) -> serde_json::Value {

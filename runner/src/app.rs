@@ -95,8 +95,6 @@ fn read_declared(dir: &Path, files: &[DeclaredFile], dest: &Path) -> std::io::Re
 /// A run ready to start; keeps its scratch directories alive until dropped.
 pub struct Prepared {
     pub request: RunRequest,
-    /// What the banner shows.
-    pub grants: Grants,
     /// Whether the command line widened the manifest's grants.
     pub widened: bool,
     _scratch: Vec<Scratch>,
@@ -231,23 +229,8 @@ pub fn prepare(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     set_fixed(&mut env, &inv.env);
-    let mut env_missing = Vec::new();
-    if !overrides.no_env {
-        let names = manifest
-            .permissions
-            .env
-            .iter()
-            .chain(overrides.grant_env.iter());
-        for name in names {
-            match std::env::var(name) {
-                Ok(v) => {
-                    env.retain(|(k, _)| k != name);
-                    env.push((name.clone(), v));
-                }
-                Err(_) => env_missing.push(name.clone()),
-            }
-        }
-    }
+    let names = manifest.permissions.env.iter().chain(&overrides.grant_env);
+    let env_missing = add_host_env(&mut env, names, overrides.no_env);
 
     let net = if overrides.no_net {
         NetRules::Deny
@@ -270,7 +253,7 @@ pub fn prepare(
         wasm: wasm.bytes,
         sha256: wasm.sha256,
         args: all_args,
-        grants: grants.clone(),
+        grants,
         limits: RunLimits {
             memory: tighter(manifest.limits.memory, limits.memory),
             timeout: tighter(manifest.limits.timeout, limits.timeout),
@@ -280,7 +263,6 @@ pub fn prepare(
     };
     Ok(Prepared {
         request,
-        grants,
         widened: overrides.widens(),
         _scratch: scratch,
     })
@@ -294,15 +276,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
     add_dirs(&mut mounts, overrides)?;
     let mut env = Vec::new();
     set_fixed(&mut env, &inv.env);
-    let mut env_missing = Vec::new();
-    if !overrides.no_env {
-        for name in &overrides.grant_env {
-            match std::env::var(name) {
-                Ok(v) => env.push((name.clone(), v)),
-                Err(_) => env_missing.push(name.clone()),
-            }
-        }
-    }
+    let env_missing = add_host_env(&mut env, &overrides.grant_env, overrides.no_env);
     let grants = Grants {
         mounts,
         net: if overrides.grant_net && !overrides.no_net {
@@ -319,7 +293,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
             wasm: wasm.bytes,
             sha256: wasm.sha256,
             args: inv.args.clone(),
-            grants: grants.clone(),
+            grants,
             limits: RunLimits {
                 memory: limits.memory,
                 timeout: limits.timeout,
@@ -327,7 +301,6 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
             },
             cache: inv.cache,
         },
-        grants,
         widened: overrides.widens(),
         _scratch: Vec::new(),
     })
@@ -371,6 +344,29 @@ fn tighter<T: Ord + Copy>(a: Option<T>, b: Option<T>) -> Option<T> {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),
     }
+}
+
+/// Adds the granted host variables (replacing fixed values of the same name) unless
+/// `--no-env`; returns the names the host does not set.
+fn add_host_env<'a>(
+    env: &mut Vec<(String, String)>,
+    names: impl IntoIterator<Item = &'a String>,
+    no_env: bool,
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    if no_env {
+        return missing;
+    }
+    for name in names {
+        match std::env::var(name) {
+            Ok(v) => {
+                env.retain(|(k, _)| k != name);
+                env.push((name.clone(), v));
+            }
+            Err(_) => missing.push(name.clone()),
+        }
+    }
+    missing
 }
 
 /// Sets fixed values, replacing earlier ones of the same name.

@@ -106,7 +106,7 @@ enum Code {
 }
 
 /// Runs a guest to completion.
-pub fn run(req: RunRequest) -> Result<Finished, RunError> {
+pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let mut phases = Vec::new();
     let mut clock = Instant::now();
     let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, Duration)>| {
@@ -121,7 +121,7 @@ pub fn run(req: RunRequest) -> Result<Finished, RunError> {
     })
     .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
     let is_component = wasmparser::Parser::is_component(&req.wasm);
-    let (code, cache_hit) = compile(&engine, &req, is_component)?;
+    let (code, cache_hit) = compile(&engine, req, is_component)?;
     lap("compile", &mut phases);
 
     let mut argv = Vec::with_capacity(req.args.len() + 1);

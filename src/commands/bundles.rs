@@ -42,10 +42,3 @@ pub fn signer(bundle: &Bundle, expected: Option<&PublicKey>) -> Signer {
         None => Signer::Untrusted(keys::fingerprint(&key)),
     }
 }
-
-/// Whether a file is a bundle (by its first bytes, not its name).
-pub fn is_bundle(bytes: &[u8]) -> bool {
-    bytes.len() >= 4
-        && u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"))
-            == qyvpack::bundle::SKIPPABLE_FRAME_MAGIC
-}

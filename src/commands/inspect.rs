@@ -37,20 +37,14 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let bytes: &[u8] = &file;
     let name = opts.file.display().to_string();
     let mut bundle_info = None;
-    let bytes = if super::bundles::is_bundle(bytes) {
+    let bytes = if qyvpack::bundle::is_bundle(bytes) {
         match qyvpack::bundle::read(bytes, Default::default()) {
             Ok(bundle) => {
                 bundle_info = Some(bundle);
                 bundle_info.as_ref().expect("just set").component()
             }
             Err(err) => {
-                if opts.json {
-                    let out = serde_json::json!({ "file": name, "error": err.to_string() });
-                    println!("{}", serde_json::to_string_pretty(&out)?);
-                } else {
-                    eprintln!("error: {name}: {err}");
-                }
-                return Ok(exit::INVALID);
+                return Ok(invalid(&name, &err, opts.json));
             }
         }
     } else {
@@ -71,13 +65,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let report = match runner::inspect::inspect(bytes) {
         Ok(report) => report,
         Err(err) => {
-            if opts.json {
-                let out = serde_json::json!({ "file": name, "error": err.to_string() });
-                println!("{}", serde_json::to_string_pretty(&out)?);
-            } else {
-                eprintln!("error: {name}: {err}");
-            }
-            return Ok(exit::INVALID);
+            return Ok(invalid(&name, &err, opts.json));
         }
     };
     let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -99,6 +87,17 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         print!("{}", runner::inspect::render_human(&shown, &report, color));
     }
     Ok(exit::OK)
+}
+
+/// Reports a file that cannot be inspected (one line, or `{file, error}` with `--json`).
+fn invalid(name: &str, err: &dyn std::fmt::Display, json: bool) -> i32 {
+    if json {
+        let out = serde_json::json!({ "file": name, "error": err.to_string() });
+        println!("{}", serde_json::to_string_pretty(&out).expect("JSON"));
+    } else {
+        eprintln!("error: {name}: {err}");
+    }
+    exit::INVALID
 }
 
 fn signer_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {

@@ -127,7 +127,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         cache: !opts.no_cache,
     };
 
-    let (mut prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
+    let (prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
         let bytes =
             std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
         let (p, lang) = prepare_bundle(&input, &bytes, opts, &inv)?;
@@ -192,11 +192,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         banner(&prepared, &shown_file, language.as_deref(), opts.verbose);
     }
     let setup = started.elapsed();
-    let finished = runner::run::run(std::mem::replace(&mut prepared.request, empty_request()))
-        .map_err(|e| match e {
-            RunError::Link(m) | RunError::NotRunnable(m) => m,
-            e => e.to_string(),
-        })?;
+    let finished = runner::run::run(&prepared.request).map_err(|e| match e {
+        RunError::Link(m) | RunError::NotRunnable(m) => m,
+        e => e.to_string(),
+    })?;
     if opts.verbose {
         let mut line = format!("qyv: setup {}", ms(setup));
         for (phase, d) in &finished.phases {
@@ -243,7 +242,7 @@ fn starts_like_bundle(path: &Path) -> bool {
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))
         .is_ok()
-        && super::bundles::is_bundle(&head)
+        && qyvpack::bundle::is_bundle(&head)
 }
 
 /// Verifies a bundle (before anything is compiled) and prepares its app.
@@ -302,18 +301,6 @@ fn prepare_bundle(
     let files = app::BundleFiles { bundle: &bundle };
     let p = app::prepare(&m, &dir, wasm, &files, inv).map_err(|e| format!("{name}: {e}"))?;
     Ok((p, m.language.clone()))
-}
-
-fn empty_request() -> runner::run::RunRequest {
-    runner::run::RunRequest {
-        name: String::new(),
-        wasm: Vec::new(),
-        sha256: None,
-        args: Vec::new(),
-        grants: Default::default(),
-        limits: Default::default(),
-        cache: false,
-    }
 }
 
 fn ms(d: Duration) -> String {
@@ -394,18 +381,18 @@ fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
     } else {
         ""
     };
-    eprintln!("qyv ▸ grants: {}{widened}", p.grants);
+    eprintln!("qyv ▸ grants: {}{widened}", p.request.grants);
     if kind == "component" {
         let imports = runner::imports::component_imports(&p.request.wasm);
-        let net = !matches!(p.grants.net, runner::grants::NetRules::Deny);
+        let net = !matches!(p.request.grants.net, runner::grants::NetRules::Deny);
         if let Some(note) = runner::imports::ungranted_note(&imports, net) {
             eprintln!("qyv ▸ note: {note}");
         }
     }
-    if verbose && !p.grants.env_missing.is_empty() {
+    if verbose && !p.request.grants.env_missing.is_empty() {
         eprintln!(
             "qyv ▸ granted but unset on the host: {}",
-            p.grants.env_missing.join(", ")
+            p.request.grants.env_missing.join(", ")
         );
     }
 }

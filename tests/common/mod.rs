@@ -94,13 +94,15 @@ pub fn registry_crate(name: &str, dest: &Path) -> PathBuf {
     copy
 }
 
-fn copy_dir(from: &Path, to: &Path) {
+/// Copies a project directory, leaving out build outputs (`target`, Zig's caches).
+pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let target = to.join(entry.file_name());
         if entry.file_type().unwrap().is_dir() {
-            if entry.file_name() != "target" {
+            let name = entry.file_name();
+            if name != "target" && name != "zig-out" && name != ".zig-cache" {
                 copy_dir(&entry.path(), &target);
             }
         } else {

@@ -65,6 +65,12 @@ pub struct SignatureBlock {
     pub signature: String,
 }
 
+/// Whether `bytes` start like a bundle (the header's skippable frame), whatever the file's
+/// name.
+pub fn is_bundle(bytes: &[u8]) -> bool {
+    bytes.get(..4) == Some(&SKIPPABLE_FRAME_MAGIC.to_le_bytes()[..])
+}
+
 /// What the signature covers: a domain tag, the format version and the index bytes.
 pub fn signed_message(version: u32, index: &[u8]) -> Vec<u8> {
     let mut m = Vec::with_capacity(index.len() + 24);

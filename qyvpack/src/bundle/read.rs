@@ -131,7 +131,7 @@ fn split_header(bytes: &[u8]) -> Result<Parts<'_>, BundleError> {
         b.get(at..at + 4)
             .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
     };
-    if u32_at(bytes, 0) != Some(SKIPPABLE_FRAME_MAGIC) {
+    if !is_bundle(bytes) {
         return Err(BundleError::NotABundle);
     }
     let frame_len =
