@@ -220,6 +220,50 @@ fn invalid_module_is_reported_not_refused() {
 }
 
 #[test]
+fn a_remembered_validation_gives_the_same_report_until_the_file_changes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let run = |file: &Path| {
+        let out = qyv()
+            .env("QYV_CACHE_DIR", &cache)
+            .args(["inspect", "--json"])
+            .arg(file)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let good = r#"(module (func (export "f") (result i32) (i32.extend8_s (i32.const 1))))"#;
+    // The same length, but returning an i64 where an i32 is declared.
+    let bad = r#"(module (func (export "f") (result i32) (i64.extend8_s (i64.const 1))))"#;
+    let wasm = wat_file(tmp.path(), "m.wasm", good);
+    let first = run(&wasm);
+    assert_eq!(first["validation"]["valid"], true);
+    assert_eq!(
+        first["module"]["proposals"],
+        serde_json::json!(["sign-extension"])
+    );
+    assert!(cache.join("inspect").read_dir().unwrap().count() == 1);
+    assert_eq!(
+        run(&wasm),
+        first,
+        "a remembered validation reports the same"
+    );
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let bad_bytes = wat::parse_str(bad).unwrap();
+    assert_eq!(
+        bad_bytes.len(),
+        std::fs::metadata(&wasm).unwrap().len() as usize
+    );
+    std::fs::write(&wasm, bad_bytes).unwrap();
+    assert_eq!(
+        run(&wasm)["validation"]["valid"],
+        false,
+        "a changed file is validated again"
+    );
+}
+
+#[test]
 fn broken_files_get_one_line_errors() {
     let tmp = tempfile::tempdir().unwrap();
     let cases: [(&str, &[u8], &str); 4] = [

@@ -4,21 +4,12 @@
 //! deleted and rebuilt, never handed to wasmtime.
 
 use std::hash::{Hash, Hasher};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 
-/// The cache directory: `$QYV_CACHE_DIR`, else `$XDG_CACHE_HOME/qyv`, else `~/.cache/qyv`.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("QYV_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("qyv"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/qyv"))
-}
+pub use crate::memo::cache_dir;
+use crate::memo::{Memo, write_atomically};
 
 /// The directory of compiled artifacts.
 pub fn compiled_dir() -> Option<PathBuf> {
@@ -27,52 +18,22 @@ pub fn compiled_dir() -> Option<PathBuf> {
 
 pub use qyvpack::digest::sha256_hex;
 
-/// The sha256 of a file's `bytes`, remembered under the cache directory against the file's
-/// identity (device, inode, size, mtime and ctime; ctime changes with any write and cannot
-/// be set back by its owner), so a warm run of a large component does not hash it again.
+/// The sha256 of a file's `bytes`, remembered against the file's identity (see
+/// [`crate::memo`]), so a warm run of a large component does not hash it again.
 pub fn file_sha256(path: &Path, bytes: &[u8]) -> String {
-    file_sha256_in(cache_dir(), path, bytes)
+    file_sha256_in(Memo::new("digests"), path, bytes)
 }
 
-fn file_sha256_in(cache: Option<PathBuf>, path: &Path, bytes: &[u8]) -> String {
-    use std::os::unix::fs::MetadataExt;
-    let identity = std::fs::metadata(path).ok().map(|m| {
-        format!(
-            "{} {} {} {}.{} {}.{}",
-            m.dev(),
-            m.ino(),
-            m.size(),
-            m.mtime(),
-            m.mtime_nsec(),
-            m.ctime(),
-            m.ctime_nsec()
-        )
-    });
-    let record = identity.as_ref().and_then(|_| {
-        let canonical = path.canonicalize().ok()?;
-        let name = sha256_hex(canonical.as_os_str().as_encoded_bytes());
-        Some(cache.as_ref()?.join("digests").join(name))
-    });
-    if let (Some(identity), Some(record)) = (&identity, &record)
-        && let Ok(text) = std::fs::read_to_string(record)
-        && let Some((id, sha)) = text.rsplit_once(' ')
-        && id == identity
+fn file_sha256_in(memo: Option<Memo>, path: &Path, bytes: &[u8]) -> String {
+    if let Some(sha) = memo.as_ref().and_then(|m| m.recall(path, bytes.len()))
         && sha.len() == 64
-        && bytes.len() as u64
-            == identity
-                .split(' ')
-                .nth(2)
-                .and_then(|s| s.parse().ok())
-                .unwrap_or(u64::MAX)
+        && sha.bytes().all(|b| b.is_ascii_hexdigit())
     {
-        return sha.to_string();
+        return sha;
     }
     let sha = sha256_hex(bytes);
-    if let (Some(identity), Some(record)) = (identity, record)
-        && let Some(dir) = record.parent()
-        && std::fs::create_dir_all(dir).is_ok()
-    {
-        let _ = write_atomically(dir, &record, format!("{identity} {sha}").as_bytes());
+    if let Some(memo) = memo {
+        memo.remember(path, &sha);
     }
     sha
 }
@@ -138,31 +99,27 @@ fn checksum(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
-}
-
-/// Removes every cached artifact; returns (files, bytes) removed.
+/// Removes every cached artifact and remembered fact (digests, validations); returns
+/// (files, bytes) removed.
 pub fn clean() -> std::io::Result<(u64, u64)> {
-    let Some(dir) = compiled_dir() else {
+    let Some(root) = cache_dir() else {
         return Ok((0, 0));
     };
     let mut files = 0;
     let mut bytes = 0;
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries {
-                let entry = entry?;
-                bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                std::fs::remove_file(entry.path())?;
-                files += 1;
+    for kind in ["compiled", "digests", "inspect"] {
+        match std::fs::read_dir(root.join(kind)) {
+            Ok(entries) => {
+                for entry in entries {
+                    let entry = entry?;
+                    bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
+                    std::fs::remove_file(entry.path())?;
+                    files += 1;
+                }
             }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e),
     }
     Ok((files, bytes))
 }
@@ -174,11 +131,11 @@ mod tests {
     #[test]
     fn file_digests_are_remembered_until_the_file_changes() {
         let tmp = tempfile::tempdir().unwrap();
-        let cache = Some(tmp.path().join("cache"));
+        let cache = || Some(Memo::in_dir(tmp.path().join("cache/digests")));
         let file = tmp.path().join("a.wasm");
         std::fs::write(&file, b"first").unwrap();
         assert_eq!(
-            file_sha256_in(cache.clone(), &file, b"first"),
+            file_sha256_in(cache(), &file, b"first"),
             sha256_hex(b"first")
         );
         assert_eq!(
@@ -188,12 +145,15 @@ mod tests {
             1
         );
         assert_eq!(
-            file_sha256_in(cache.clone(), &file, b"first"),
+            file_sha256_in(cache(), &file, b"first"),
             sha256_hex(b"first")
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&file, b"other").unwrap();
-        assert_eq!(file_sha256_in(cache, &file, b"other"), sha256_hex(b"other"));
+        assert_eq!(
+            file_sha256_in(cache(), &file, b"other"),
+            sha256_hex(b"other")
+        );
     }
 
     #[test]

@@ -6,6 +6,7 @@
 
 pub mod grants;
 pub mod inspect;
+pub mod memo;
 
 #[cfg(feature = "run")]
 pub mod app;

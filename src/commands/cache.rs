@@ -4,8 +4,8 @@ use clap::{Parser, Subcommand};
 
 use super::exit;
 
-/// Manage the compile cache ($XDG_CACHE_HOME/qyv/compiled): precompiled code that makes a
-/// second `qyv run` of the same app start fast.
+/// Manage the cache ($XDG_CACHE_HOME/qyv): precompiled code that makes a second `qyv run` of
+/// the same app start fast, and the digests and validations remembered for large files.
 #[derive(Parser)]
 pub struct Opts {
     #[command(subcommand)]
@@ -14,7 +14,7 @@ pub struct Opts {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Delete every cached artifact.
+    /// Delete every cached artifact and remembered digest or validation.
     Clean,
     /// Print the cache directory.
     Dir,

@@ -62,7 +62,12 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             }
         });
     }
-    let report = match runner::inspect::inspect(bytes) {
+    let report = if bundle_info.is_some() {
+        runner::inspect::inspect(bytes)
+    } else {
+        runner::inspect::inspect_file(&opts.file, bytes)
+    };
+    let report = match report {
         Ok(report) => report,
         Err(err) => {
             return Ok(invalid(&name, &err, opts.json));

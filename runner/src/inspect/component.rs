@@ -43,6 +43,7 @@ pub fn walk(
                 let facts = core::analyze(inner, unchecked_range.start)?;
                 modules.push(NestedModule {
                     index: modules.len(),
+                    offset: unchecked_range.start,
                     size: inner.len() as u64,
                     language: facts.stats.language(),
                     imports: facts.module.imports.len(),

@@ -21,7 +21,7 @@ pub struct CoreFacts {
 /// The proposal an operator belongs to, from wasmparser's operator table.
 macro_rules! define_proposal_of {
     ($( @$proposal:ident $op:ident $({ $($arg:ident: $argty:ty),* })? => $visit:ident ($($ann:tt)*) )*) => {
-        fn proposal_of(op: &Operator) -> &'static str {
+        pub(super) fn proposal_of(op: &Operator) -> &'static str {
             match op {
                 $( Operator::$op { .. } => stringify!($proposal), )*
                 #[allow(unreachable_patterns)]
@@ -165,23 +165,6 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
                     stats.data_marker = Some(("Rust", "data: Rust standard library paths"));
                 }
             }
-            Payload::CodeSectionEntry(body) => {
-                let mut locals = body.get_locals_reader().map_err(InspectError::malformed)?;
-                for _ in 0..locals.get_count() {
-                    let (_, ty) = locals.read().map_err(InspectError::malformed)?;
-                    note_valtypes(std::iter::once(&ty), &mut proposals);
-                }
-                let mut ops = body
-                    .get_operators_reader()
-                    .map_err(InspectError::malformed)?;
-                while !ops.eof() {
-                    let op = ops.read().map_err(InspectError::malformed)?;
-                    let p = proposal_of(&op);
-                    if p != "mvp" {
-                        proposals.insert(p);
-                    }
-                }
-            }
             _ => {}
         }
     }
@@ -222,13 +205,21 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
                 shape: shape.into(),
                 adapter_needed: adapter.map(String::from),
             },
-            proposals: proposals.into_iter().map(|p| p.replace('_', "-")).collect(),
+            proposals: proposal_names(proposals),
         },
         stats,
     })
 }
 
-fn note_valtypes<'a>(
+/// Proposal names as reports show them (`tail-call`, not `tail_call`), sorted.
+pub(super) fn proposal_names(proposals: BTreeSet<&'static str>) -> Vec<String> {
+    let mut names: Vec<String> = proposals.into_iter().map(|p| p.replace('_', "-")).collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+pub(super) fn note_valtypes<'a>(
     types: impl Iterator<Item = &'a ValType>,
     proposals: &mut BTreeSet<&'static str>,
 ) {
@@ -334,18 +325,7 @@ fn kind_name(kind: ExternalKind) -> &'static str {
     }
 }
 
-/// Whether `needle` occurs in `haystack`.
+/// Whether `needle` occurs in `haystack` (SIMD search: data sections run to megabytes).
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else {
-        return true;
-    };
-    let mut i = 0;
-    while let Some(pos) = haystack[i..].iter().position(|&b| b == first) {
-        let at = i + pos;
-        if haystack[at + 1..].starts_with(rest) {
-            return true;
-        }
-        i = at + 1;
-    }
-    false
+    memchr::memmem::find(haystack, needle).is_some()
 }

@@ -1,16 +1,18 @@
 //! Inspection of wasm files: what a core module or component imports and exports, which
 //! WASI world it fits, what made it, and how its bytes are spent. Needs no wasmtime.
 
+mod code;
 mod component;
 mod core;
 mod render;
 mod report;
 mod sections;
 
-use wasmparser::{
-    Chunk, Encoding, FuncValidatorAllocations, Parser, Payload, ValidPayload, Validator,
-    WasmFeatures,
-};
+use std::path::Path;
+
+use wasmparser::{Chunk, Encoding, Parser, Payload, WasmFeatures};
+
+use crate::memo::Memo;
 
 pub use render::{human_size, render_human};
 pub use report::*;
@@ -44,83 +46,118 @@ pub fn validation_features() -> WasmFeatures {
 
 /// Inspects a core module or component.
 pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
+    inspect_with(bytes, None)
+}
+
+/// Inspects the wasm file at `path` (whose content is `bytes`), reusing the validation
+/// remembered for this very file (see [`crate::memo`]): validating every function body of a
+/// large component is most of an inspection's time.
+pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
+    let memo = Memo::new("inspect");
+    let remembered = memo
+        .as_ref()
+        .and_then(|m| m.recall(path, bytes.len()))
+        .and_then(|text| serde_json::from_str::<Checked>(&text).ok())
+        .filter(|c| c.tag == checked_tag());
+    if let Some(checked) = remembered {
+        let mut report = analyze(bytes, encoding(bytes)?)?;
+        report.validation = checked.validation;
+        report.add_code_proposals(&checked.proposals);
+        return Ok(report);
+    }
+    let mut fresh = None;
+    let report = inspect_with(bytes, Some(&mut fresh))?;
+    if let (Some(memo), Some((validation, proposals))) = (memo, fresh) {
+        let checked = Checked {
+            tag: checked_tag(),
+            validation,
+            proposals,
+        };
+        if let Ok(text) = serde_json::to_string(&checked) {
+            memo.remember(path, &text);
+        }
+    }
+    Ok(report)
+}
+
+/// A validation as remembered between runs.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Checked {
+    /// Who validated: qyv's version and the features; a record by another is ignored.
+    tag: String,
+    validation: Validation,
+    proposals: code::CodeProposals,
+}
+
+fn checked_tag() -> String {
+    format!(
+        "runner {} features {:x}",
+        env!("CARGO_PKG_VERSION"),
+        validation_features().bits()
+    )
+}
+
+fn inspect_with(
+    bytes: &[u8],
+    keep: Option<&mut Option<(Validation, code::CodeProposals)>>,
+) -> Result<Report, InspectError> {
     let encoding = encoding(bytes)?;
-    // Validation runs beside the analysis: on a large component each takes a while.
+    // Validation (with the code's proposals) runs beside the analysis: on a large component
+    // each takes a while.
     std::thread::scope(|scope| {
-        let validation = scope.spawn(|| validate(bytes));
+        let checked = scope.spawn(|| code::check(bytes));
         let report = analyze(bytes, encoding);
-        let validation = validation.join().unwrap_or_else(|_| Validation {
-            valid: false,
-            error: Some("the validator failed".into()),
-            offset: None,
+        let joined = checked.join();
+        let validated = joined.is_ok();
+        let (validation, proposals) = joined.unwrap_or_else(|_| {
+            let failed = Validation {
+                valid: false,
+                error: Some("the validator failed".into()),
+                offset: None,
+            };
+            (failed, Default::default())
         });
-        report.map(|mut r| {
-            r.validation = validation;
+        let report = report.map(|mut r| {
+            r.validation = validation.clone();
+            r.add_code_proposals(&proposals);
             r
-        })
+        });
+        if let Some(keep) = keep
+            && validated
+            && report.is_ok()
+        {
+            *keep = Some((validation, proposals));
+        }
+        report
     })
 }
 
-/// Validates with [`validation_features`], function bodies in parallel (as wasm-tools does).
-pub fn validate(bytes: &[u8]) -> Validation {
-    let invalid = |e: wasmparser::BinaryReaderError| Validation {
-        valid: false,
-        error: Some(e.message().to_string()),
-        offset: Some(e.offset()),
-    };
-    let mut validator = Validator::new_with_features(validation_features());
-    let mut functions = Vec::new();
-    for payload in Parser::new(0).parse_all(bytes) {
-        let payload = match payload {
-            Ok(p) => p,
-            Err(e) => return invalid(e),
+impl Report {
+    /// Adds the proposals found in function bodies to each module's list.
+    fn add_code_proposals(&mut self, code: &code::CodeProposals) {
+        let merge = |names: &mut Vec<String>, offset: usize| {
+            if let Some(found) = code.get(&offset) {
+                let mut all = found.clone();
+                all.append(names);
+                all.sort();
+                all.dedup();
+                *names = all;
+            }
         };
-        match validator.payload(&payload) {
-            Ok(ValidPayload::Func(func, body)) => functions.push((func, body)),
-            Ok(_) => {}
-            Err(e) => return invalid(e),
+        if let Some(m) = &mut self.module {
+            merge(&mut m.proposals, 0);
+        }
+        if let Some(c) = &mut self.component {
+            for m in &mut c.modules {
+                merge(&mut m.proposals, m.offset);
+            }
         }
     }
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    let chunk = functions.len().div_ceil(threads).max(1);
-    let mut chunks: Vec<Vec<_>> = Vec::new();
-    let mut functions = functions.into_iter().peekable();
-    while functions.peek().is_some() {
-        chunks.push(functions.by_ref().take(chunk).collect());
-    }
-    let first_error = std::thread::scope(|scope| {
-        let handles: Vec<_> = chunks
-            .into_iter()
-            .map(|chunk| {
-                scope.spawn(move || {
-                    let mut allocs = FuncValidatorAllocations::default();
-                    for (func, body) in chunk {
-                        let mut v = func.into_validator(allocs);
-                        if let Err(e) = v.validate(&body) {
-                            return Some(e);
-                        }
-                        allocs = v.into_allocations();
-                    }
-                    None
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().flatten())
-            .min_by_key(|e| e.offset())
-    });
-    match first_error {
-        Some(e) => invalid(e),
-        None => Validation {
-            valid: true,
-            error: None,
-            offset: None,
-        },
-    }
+}
+
+/// Whether the file is valid with [`validation_features`].
+pub fn validate(bytes: &[u8]) -> Validation {
+    code::check(bytes).0
 }
 
 fn analyze(bytes: &[u8], encoding: Encoding) -> Result<Report, InspectError> {

@@ -40,7 +40,7 @@ pub enum Kind {
     Component,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Validation {
     pub valid: bool,
     /// The validator's message when invalid.
@@ -161,6 +161,9 @@ pub struct WorldItem {
 #[derive(Debug, Clone, Serialize)]
 pub struct NestedModule {
     pub index: usize,
+    /// Where the module starts in the file (not part of the JSON schema).
+    #[serde(skip)]
+    pub offset: usize,
     pub size: u64,
     pub language: Option<LanguageGuess>,
     pub imports: usize,
