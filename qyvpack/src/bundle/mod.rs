@@ -120,6 +120,10 @@ pub enum BundleError {
     TooLarge { limit: u64 },
     #[error("the bundle has more than {limit} files (the limit)")]
     TooManyEntries { limit: usize },
+    #[error(
+        "the index of {files} files would take {bytes} bytes; a bundle header holds at most {MAX_HEADER}"
+    )]
+    IndexTooLarge { files: usize, bytes: usize },
     #[error("damaged archive: {0}")]
     Damaged(String),
     #[error("the archive does not match the index's digest: the bundle was altered or truncated")]

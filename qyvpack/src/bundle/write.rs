@@ -107,8 +107,13 @@ pub fn pack(
     for (path, _) in &entries {
         check_path(path)?;
     }
-    let mut files: Vec<FileEntry> = Vec::with_capacity(entries.len());
-    let mut done = 0u64;
+    let mut sizes = Vec::with_capacity(entries.len());
+    for (_, file) in &entries {
+        sizes.push(
+            file.len()
+                .map_err(io(format!("cannot read {}", file.describe())))?,
+        );
+    }
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -119,32 +124,66 @@ pub fn pack(
         source: e,
     };
 
-    // The archive first, into a temporary file, hashed as it is written: its digest goes
-    // into the index, which precedes it.
-    let archive = tempfile::tempfile_in(&dir).map_err(io(format!(
-        "cannot create a temporary file in {}",
-        dir.display()
-    )))?;
-    let mut archive_sink = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(IO_BUFFER, &archive),
-        hasher: Sha256::new(),
-        written: 0,
-    };
-    let mut encoder = zstd::stream::Encoder::new(&mut archive_sink, input.level).map_err(w)?;
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get() as u32)
-        .unwrap_or(1);
-    // With one worker or more, zstd's output does not depend on their number.
-    encoder.multithread(workers.max(1)).map_err(w)?;
-    encoder.include_checksum(true).map_err(w)?;
-    {
-        let mut tar = tar::Builder::new(&mut encoder);
-        tar.mode(tar::HeaderMode::Deterministic);
-        // One pass per file: its digest is taken as it goes into the archive.
-        for (path, file) in &entries {
-            let size = file
-                .len()
-                .map_err(io(format!("cannot read {}", file.describe())))?;
+    // The header holds the archive's digest but precedes it: room for the longest index these
+    // files can have is left first, the archive is written after it, then the index (padded
+    // with spaces to that length) and the signature go into the room.
+    let index_room = serde_json::to_vec(&Index {
+        format: FORMAT_VERSION,
+        name: input.name.clone(),
+        component: COMPONENT_PATH.into(),
+        manifest: MANIFEST_PATH.into(),
+        files: entries
+            .iter()
+            .zip(&sizes)
+            .map(|((path, _), &size)| FileEntry {
+                path: path.clone(),
+                mode: FILE_MODE,
+                size,
+                sha256: "0".repeat(64),
+            })
+            .collect(),
+        archive_size: u64::MAX,
+        archive_sha256: "0".repeat(64),
+    })
+    .expect("index serializes")
+    .len();
+    let sig_len = key.map_or(0, |_| signature_json(&[0; 32], &[0; 64]).len());
+    let payload_len = 16 + index_room + sig_len;
+    if payload_len > MAX_HEADER {
+        return Err(BundleError::IndexTooLarge {
+            files: entries.len(),
+            bytes: payload_len,
+        });
+    }
+    let header_len = 8 + payload_len as u64;
+
+    let tmp = tempfile::Builder::new()
+        .prefix(".qyvbin-")
+        .tempfile_in(&dir)
+        .map_err(io(format!(
+            "cannot create a temporary file in {}",
+            dir.display()
+        )))?;
+    let (files, archive_size, archive_sha256) = {
+        let mut file = tmp.as_file();
+        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_len)).map_err(w)?;
+        let mut archive_sink = HashingWriter {
+            inner: std::io::BufWriter::with_capacity(IO_BUFFER, file),
+            hasher: BackgroundSha256::spawn(),
+            written: 0,
+        };
+        let mut encoder = zstd::stream::Encoder::new(&mut archive_sink, input.level).map_err(w)?;
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        // With one worker or more, zstd's output does not depend on their number.
+        encoder.multithread(workers.max(1)).map_err(w)?;
+        encoder.include_checksum(true).map_err(w)?;
+        let mut files: Vec<FileEntry> = Vec::with_capacity(entries.len());
+        let mut done = 0u64;
+        // A ustar stream, written here rather than by `tar::Builder` so each file is read once,
+        // in large blocks, hashed and compressed from the same buffer.
+        for ((path, file), &size) in entries.iter().zip(&sizes) {
             let mut header = tar::Header::new_ustar();
             header.set_path(path).map_err(w)?;
             header.set_size(size);
@@ -154,41 +193,59 @@ pub fn pack(
             header.set_mtime(input.mtime);
             header.set_entry_type(tar::EntryType::Regular);
             header.set_cksum();
-            let reader = file
+            encoder.write_all(header.as_bytes()).map_err(w)?;
+            let mut reader = file
                 .open()
-                .map_err(io(format!("cannot read {}", file.describe())))?;
-            let mut counted = CountingReader {
-                inner: reader.take(size),
-                count: 0,
-                hasher: Sha256::new(),
-                done: &mut done,
-                progress,
-            };
-            tar.append(&header, &mut counted).map_err(w)?;
-            let count = counted.count;
-            let digest = hex(&counted.hasher.finalize());
-            // A file that shrank while being read; one that grew is cut at `size` and
-            // caught by comparing its length again.
+                .map_err(io(format!("cannot read {}", file.describe())))?
+                .take(size);
+            let hasher = BackgroundSha256::spawn();
+            let mut count = 0u64;
+            loop {
+                let mut buf = hasher.buffer();
+                let n = match reader.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(io(format!("cannot read {}", file.describe()))(e)),
+                };
+                buf.truncate(n);
+                encoder.write_all(&buf).map_err(w)?;
+                hasher.update(buf);
+                count += n as u64;
+                done += n as u64;
+                progress(done);
+            }
+            // A file that shrank while being read; one that grew is cut at `size` and caught by
+            // comparing its length again.
             if count != size || file.len().ok() != Some(size) {
                 return Err(BundleError::Io {
                     context: format!("{} changed while packing", file.describe()),
                     source: std::io::Error::other("content changed"),
                 });
             }
+            let padding = (512 - size % 512) % 512;
+            encoder
+                .write_all(&[0u8; 512][..padding as usize])
+                .map_err(w)?;
             files.push(FileEntry {
                 path: path.clone(),
                 mode: FILE_MODE,
                 size,
-                sha256: digest,
+                sha256: hasher.finish(),
             });
         }
-        tar.finish().map_err(w)?;
-    }
-    encoder.finish().map_err(w)?;
-    archive_sink.flush().map_err(w)?;
-    let archive_sha256 = hex(&archive_sink.hasher.clone().finalize());
-    let archive_size = archive_sink.written;
-    drop(archive_sink);
+        // The end of the archive: two zero blocks.
+        encoder.write_all(&[0u8; 1024]).map_err(w)?;
+        encoder.finish().map_err(w)?;
+        archive_sink.flush().map_err(w)?;
+        let HashingWriter {
+            inner,
+            hasher,
+            written: archive_size,
+        } = archive_sink;
+        drop(inner);
+        (files, archive_size, hasher.finish())
+    };
 
     let index = Index {
         format: FORMAT_VERSION,
@@ -199,60 +256,49 @@ pub fn pack(
         archive_size,
         archive_sha256,
     };
-    let index_bytes = serde_json::to_vec(&index).expect("index serializes");
-    let signature = key.map(|k| {
-        let sig = k.sign(&signed_message(FORMAT_VERSION, &index_bytes));
-        let b64 = base64::engine::general_purpose::STANDARD;
-        SignatureBlock {
-            algorithm: "ed25519".into(),
-            public_key: b64.encode(k.public_key().as_ref()),
-            signature: b64.encode(sig.as_ref()),
-        }
-    });
-    let sig_bytes = signature
-        .as_ref()
-        .map(|s| serde_json::to_vec(s).expect("signature serializes"))
+    let mut index_bytes = serde_json::to_vec(&index).expect("index serializes");
+    debug_assert!(index_bytes.len() <= index_room);
+    index_bytes.resize(index_room, b' ');
+    let sig_bytes = key
+        .map(|k| {
+            let sig = k.sign(&signed_message(FORMAT_VERSION, &index_bytes));
+            signature_json(k.public_key().as_ref(), sig.as_ref())
+        })
         .unwrap_or_default();
+    debug_assert_eq!(sig_bytes.len(), sig_len);
 
-    let tmp = tempfile::Builder::new()
-        .prefix(".qyvbin-")
-        .tempfile_in(&dir)
-        .map_err(io(format!(
-            "cannot create a temporary file in {}",
-            dir.display()
-        )))?;
-    let mut sink = HashingWriter {
-        inner: std::io::BufWriter::with_capacity(IO_BUFFER, tmp.as_file()),
-        hasher: Sha256::new(),
-        written: 0,
-    };
     // The header, in a skippable frame.
-    let mut payload = Vec::with_capacity(16 + index_bytes.len() + sig_bytes.len());
-    payload.extend_from_slice(MAGIC);
-    payload.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    payload.extend_from_slice(&(index_bytes.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&index_bytes);
-    payload.extend_from_slice(&(sig_bytes.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&sig_bytes);
-    sink.write_all(&SKIPPABLE_FRAME_MAGIC.to_le_bytes())
-        .map_err(w)?;
-    sink.write_all(&(payload.len() as u32).to_le_bytes())
-        .map_err(w)?;
-    sink.write_all(&payload).map_err(w)?;
-    let mut archive = archive;
-    std::io::Seek::rewind(&mut archive).map_err(w)?;
-    let mut buf = vec![0u8; IO_BUFFER];
-    loop {
-        let n = archive.read(&mut buf).map_err(w)?;
-        if n == 0 {
-            break;
-        }
-        sink.write_all(&buf[..n]).map_err(w)?;
+    let mut header = Vec::with_capacity(header_len as usize);
+    header.extend_from_slice(&SKIPPABLE_FRAME_MAGIC.to_le_bytes());
+    header.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header.extend_from_slice(&(index_bytes.len() as u32).to_le_bytes());
+    header.extend_from_slice(&index_bytes);
+    header.extend_from_slice(&(sig_bytes.len() as u32).to_le_bytes());
+    header.extend_from_slice(&sig_bytes);
+    debug_assert_eq!(header.len() as u64, header_len);
+    {
+        use std::os::unix::fs::FileExt;
+        tmp.as_file().write_all_at(&header, 0).map_err(w)?;
     }
-    sink.flush().map_err(w)?;
-    let sha256 = hex(&sink.hasher.clone().finalize());
-    let size = sink.written;
-    drop(sink);
+    // The bundle's own digest: the header, then the archive read back (from the page cache).
+    let mut hasher = Sha256::new();
+    hasher.update(&header);
+    let mut buf = vec![0u8; IO_BUFFER];
+    let mut file = tmp.as_file();
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_len)).map_err(w)?;
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(w(e)),
+        };
+        hasher.update(&buf[..n]);
+    }
+    let sha256 = hex(&hasher.finalize());
+    let size = header_len + archive_size;
     // Temporary files are private (0600); a bundle is meant to be shared.
     #[cfg(unix)]
     {
@@ -261,7 +307,8 @@ pub fn pack(
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(w)?;
     }
-    tmp.as_file().sync_all().map_err(w)?;
+    // Renamed into place only when complete: an interrupted pack leaves no partial bundle and
+    // never touches an existing one.
     tmp.persist(out).map_err(|e| w(e.error))?;
     Ok(Packed {
         path: out.to_path_buf(),
@@ -277,39 +324,84 @@ pub fn pack(
     })
 }
 
+/// The signature block's JSON: its length depends only on the key and signature lengths.
+fn signature_json(public_key: &[u8], signature: &[u8]) -> Vec<u8> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    serde_json::to_vec(&SignatureBlock {
+        algorithm: "ed25519".into(),
+        public_key: b64.encode(public_key),
+        signature: b64.encode(signature),
+    })
+    .expect("signature serializes")
+}
+
+/// A SHA-256 computed on its own thread from owned chunks, which it hands back for reuse: on
+/// two cores the digests overlap with compression instead of adding to it.
+struct BackgroundSha256 {
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    digest: std::thread::JoinHandle<String>,
+}
+
+impl BackgroundSha256 {
+    fn spawn() -> BackgroundSha256 {
+        let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (give_back, spare) = std::sync::mpsc::channel();
+        let digest = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in incoming {
+                hasher.update(&chunk);
+                let _ = give_back.send(chunk);
+            }
+            hex(&hasher.finalize())
+        });
+        BackgroundSha256 {
+            chunks: Some(chunks),
+            spare,
+            digest,
+        }
+    }
+
+    /// A buffer of `IO_BUFFER` bytes: one handed back, or a new one.
+    fn buffer(&self) -> Vec<u8> {
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.resize(IO_BUFFER, 0);
+        buf
+    }
+
+    fn update(&self, chunk: Vec<u8>) {
+        if let Some(tx) = &self.chunks {
+            // The hashing thread only stops when `finish` drops the sender.
+            let _ = tx.send(chunk);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        drop(self.chunks.take());
+        self.digest
+            .join()
+            .unwrap_or_else(|_| "hashing thread failed".into())
+    }
+}
+
+/// Counts and hashes (on another thread) what goes through it.
 struct HashingWriter<W: Write> {
     inner: W,
-    hasher: Sha256,
+    hasher: BackgroundSha256,
     written: u64,
 }
 
 impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hasher.update(&buf[..n]);
+        let mut chunk = self.hasher.spare.try_recv().unwrap_or_default();
+        chunk.clear();
+        chunk.extend_from_slice(&buf[..n]);
+        self.hasher.update(chunk);
         self.written += n as u64;
         Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
-    }
-}
-
-struct CountingReader<'a, R: Read> {
-    inner: R,
-    count: u64,
-    hasher: Sha256,
-    done: &'a mut u64,
-    progress: &'a dyn Fn(u64),
-}
-
-impl<R: Read> Read for CountingReader<'_, R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.count += n as u64;
-        *self.done += n as u64;
-        (self.progress)(*self.done);
-        Ok(n)
     }
 }
