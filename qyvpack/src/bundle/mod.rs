@@ -2,6 +2,7 @@
 //! (index of files with digests, and an Ed25519 signature over it), then a zstd-compressed
 //! ustar archive of the manifest, the component, models and assets.
 
+mod hashing;
 mod read;
 mod write;
 

@@ -7,6 +7,7 @@ use base64::Engine as _;
 use ring::signature::{ED25519, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
+use super::hashing::BackgroundSha256;
 use super::*;
 
 /// Caps on what a bundle may unpack to.
@@ -107,7 +108,6 @@ pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
         return Err(BundleError::ArchiveDigest);
     }
     let files = files?;
-    check_digests(&index, &files)?;
     Ok(Bundle {
         version,
         index,
@@ -374,12 +374,26 @@ fn read_archive(
                     expected: expected.size,
                 });
             }
+            // Hashed on a helper thread as it is decompressed.
+            let hasher = BackgroundSha256::spawn();
             let mut content = Vec::with_capacity(size as usize);
-            entry
-                .read_to_end(&mut content)
-                .map_err(|e| damaged(e, limits))?;
+            loop {
+                let mut chunk = hasher.buffer();
+                let n = match entry.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(damaged(e, limits)),
+                };
+                chunk.truncate(n);
+                content.extend_from_slice(&chunk);
+                hasher.update(chunk);
+            }
             if content.len() as u64 != size {
                 return Err(BundleError::Damaged(format!("`{path}` is truncated")));
+            }
+            if hasher.finish() != expected.sha256 {
+                return Err(BundleError::Digest { path });
             }
             files.insert(path, content);
         }
@@ -404,48 +418,4 @@ fn read_archive(
 
 fn is_sha256(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
-/// Checks every file against its sha256 in the index, in parallel.
-fn check_digests(index: &Index, files: &BTreeMap<String, Vec<u8>>) -> Result<(), BundleError> {
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
-    // Split by bytes, so one large model does not leave the other threads idle.
-    let total: usize = files.values().map(Vec::len).sum::<usize>().max(1);
-    let mut groups: Vec<Vec<(&FileEntry, &[u8])>> = vec![Vec::new(); threads];
-    let mut load = vec![0usize; threads];
-    for entry in &index.files {
-        let Some(content) = files.get(&entry.path) else {
-            return Err(BundleError::Missing {
-                path: entry.path.clone(),
-            });
-        };
-        let i = (0..threads).min_by_key(|&i| load[i]).unwrap_or(0);
-        load[i] += content.len() + total / 1_000_000;
-        groups[i].push((entry, content));
-    }
-    let bad = std::thread::scope(|scope| {
-        let handles: Vec<_> = groups
-            .into_iter()
-            .map(|group| {
-                scope.spawn(move || {
-                    group
-                        .into_iter()
-                        .filter(|(e, c)| hex(&Sha256::digest(c)) != e.sha256)
-                        .map(|(e, _)| e.path.clone())
-                        .min()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| h.join().ok().flatten())
-            .min()
-    });
-    match bad {
-        Some(path) => Err(BundleError::Digest { path }),
-        None => Ok(()),
-    }
 }

@@ -9,9 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::*;
 
-/// Buffer size for the archive's reads and writes: large, so a big bundle costs few system
-/// calls.
-const IO_BUFFER: usize = 1 << 20;
+use super::hashing::{BackgroundSha256, IO_BUFFER};
 
 /// Where a file's bytes come from.
 #[derive(Debug, Clone)]
@@ -333,55 +331,6 @@ fn signature_json(public_key: &[u8], signature: &[u8]) -> Vec<u8> {
         signature: b64.encode(signature),
     })
     .expect("signature serializes")
-}
-
-/// A SHA-256 computed on its own thread from owned chunks, which it hands back for reuse: on
-/// two cores the digests overlap with compression instead of adding to it.
-struct BackgroundSha256 {
-    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
-    spare: std::sync::mpsc::Receiver<Vec<u8>>,
-    digest: std::thread::JoinHandle<String>,
-}
-
-impl BackgroundSha256 {
-    fn spawn() -> BackgroundSha256 {
-        let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
-        let (give_back, spare) = std::sync::mpsc::channel();
-        let digest = std::thread::spawn(move || {
-            let mut hasher = Sha256::new();
-            for chunk in incoming {
-                hasher.update(&chunk);
-                let _ = give_back.send(chunk);
-            }
-            hex(&hasher.finalize())
-        });
-        BackgroundSha256 {
-            chunks: Some(chunks),
-            spare,
-            digest,
-        }
-    }
-
-    /// A buffer of `IO_BUFFER` bytes: one handed back, or a new one.
-    fn buffer(&self) -> Vec<u8> {
-        let mut buf = self.spare.try_recv().unwrap_or_default();
-        buf.resize(IO_BUFFER, 0);
-        buf
-    }
-
-    fn update(&self, chunk: Vec<u8>) {
-        if let Some(tx) = &self.chunks {
-            // The hashing thread only stops when `finish` drops the sender.
-            let _ = tx.send(chunk);
-        }
-    }
-
-    fn finish(mut self) -> String {
-        drop(self.chunks.take());
-        self.digest
-            .join()
-            .unwrap_or_else(|_| "hashing thread failed".into())
-    }
 }
 
 /// Counts and hashes (on another thread) what goes through it.

@@ -1,0 +1,58 @@
+//! SHA-256 on a helper thread: a bundle's digests overlap with its compression or
+//! decompression instead of adding to it.
+
+use sha2::{Digest, Sha256};
+
+use super::hex;
+
+/// Chunk size for reads, writes and hashing: large, so big files cost few system calls.
+pub(super) const IO_BUFFER: usize = 1 << 20;
+
+/// A SHA-256 computed on its own thread from owned chunks, which it hands back for reuse: on
+/// two cores the digests overlap with compression instead of adding to it.
+pub(super) struct BackgroundSha256 {
+    chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
+    pub(super) spare: std::sync::mpsc::Receiver<Vec<u8>>,
+    digest: std::thread::JoinHandle<String>,
+}
+
+impl BackgroundSha256 {
+    pub(super) fn spawn() -> BackgroundSha256 {
+        let (chunks, incoming) = std::sync::mpsc::sync_channel::<Vec<u8>>(8);
+        let (give_back, spare) = std::sync::mpsc::channel();
+        let digest = std::thread::spawn(move || {
+            let mut hasher = Sha256::new();
+            for chunk in incoming {
+                hasher.update(&chunk);
+                let _ = give_back.send(chunk);
+            }
+            hex(&hasher.finalize())
+        });
+        BackgroundSha256 {
+            chunks: Some(chunks),
+            spare,
+            digest,
+        }
+    }
+
+    /// A buffer of `IO_BUFFER` bytes: one handed back, or a new one.
+    pub(super) fn buffer(&self) -> Vec<u8> {
+        let mut buf = self.spare.try_recv().unwrap_or_default();
+        buf.resize(IO_BUFFER, 0);
+        buf
+    }
+
+    pub(super) fn update(&self, chunk: Vec<u8>) {
+        if let Some(tx) = &self.chunks {
+            // The hashing thread only stops when `finish` drops the sender.
+            let _ = tx.send(chunk);
+        }
+    }
+
+    pub(super) fn finish(mut self) -> String {
+        drop(self.chunks.take());
+        self.digest
+            .join()
+            .unwrap_or_else(|_| "hashing thread failed".into())
+    }
+}
