@@ -55,6 +55,27 @@ bench() {
   hyperfine --style none ${HYPERFINE_OPTS:-} --warmup 3 --min-runs 10 --export-json "$BENCH_DIR/$name.json" "$@" >/dev/null
 }
 
+# interleaved RUNS NAME_A "CMD A" NAME_B "CMD B": runs A and B alternately (A B, B A, ...),
+# RUNS times each, and stores each one's median as $BENCH_DIR/NAME.json like `bench` does.
+# For long runs on a shared machine: drift in its load then hits both alike.
+interleaved() {
+  python3 - "$BENCH_DIR" "$@" <<'PY'
+import json, shlex, statistics, subprocess, sys, time
+out, runs, name_a, cmd_a, name_b, cmd_b = sys.argv[1], int(sys.argv[2]), *sys.argv[3:7]
+times = {name_a: [], name_b: []}
+def once(name, cmd):
+    t = time.perf_counter()
+    subprocess.run(shlex.split(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    times[name].append(time.perf_counter() - t)
+for i in range(runs):
+    pair = [(name_a, cmd_a), (name_b, cmd_b)]
+    for name, cmd in (pair if i % 2 == 0 else pair[::-1]):
+        once(name, cmd)
+for name, ts in times.items():
+    json.dump({"results": [{"median": statistics.median(ts), "times": ts}]}, open(f"{out}/{name}.json", "w"))
+PY
+}
+
 # ratio_row LABEL OURS THEIRS GOAL: prints a table row with the medians and OURS/THEIRS.
 ratio_row() {
   python3 - "$BENCH_DIR/$2.json" "$BENCH_DIR/$3.json" "$1" "$4" <<'PY'

@@ -32,13 +32,12 @@ printf 'name: py-bundle\nentrypoint: app.wasm\n' >"$bundle_dir/py-bundle.qyv"
 "$QYV" run -q --key "$bundle_dir/bench.pub" "$bundle_dir/app.qyvbin" >/dev/null
 bench qyv-run-py-bundle-warm "$QYV run -q --key $bundle_dir/bench.pub $bundle_dir/app.qyvbin"
 
+# Cold: nothing cached, every run compiles. Runs alternate between the two tools.
 for app in rust go py; do
   wasm="${!app}"
-  runs=10; [ "$app" = py ] && runs=3
-  hyperfine --style none -N --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/qyv-run-$app-cold.json" \
-    "$QYV run -q --no-cache $wasm" >/dev/null
-  hyperfine --style none -N --warmup 1 --runs "$runs" --export-json "$BENCH_DIR/wasmtime-run-$app-cold.json" \
-    "$WASMTIME run -C cache=n $wasm" >/dev/null
+  runs=15; [ "$app" = go ] && runs=8; [ "$app" = py ] && runs=5
+  interleaved "$runs" "qyv-run-$app-cold" "$QYV run -q --no-cache $wasm" \
+    "wasmtime-run-$app-cold" "$WASMTIME run -C cache=n $wasm"
 done
 
 echo "| benchmark | qyv run | wasmtime run | ratio | goal |"
