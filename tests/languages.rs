@@ -75,6 +75,20 @@ fn zig_builds_and_is_adapted() {
 }
 
 #[test]
+fn nim_builds_with_clang_and_is_adapted() {
+    let v = build_and_run("nim");
+    assert_eq!(v["kind"], "component");
+    assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
+}
+
+#[test]
+fn assemblyscript_builds_with_the_wasi_shim_and_stays_a_core_module() {
+    let v = build_and_run("assemblyscript");
+    assert_eq!(v["kind"], "core-module");
+    assert_eq!(v["module"]["wasi"]["shape"], "command");
+}
+
+#[test]
 fn julia_is_detected_and_refused_honestly() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("app.jl"), "println(\"hi\")\n").unwrap();

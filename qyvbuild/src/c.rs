@@ -15,7 +15,7 @@ use crate::tools;
 /// The C driver.
 pub struct C;
 
-const INSTALL: &str = "pip install ziglang==0.17.1";
+pub(crate) const INSTALL: &str = "pip install ziglang==0.17.1";
 
 /// zig from PyPI's ziglang.
 pub fn zig() -> Option<PathBuf> {

@@ -1,11 +1,13 @@
 //! Language toolchains behind one trait, and componentization of core modules.
 
+pub mod assemblyscript;
 pub mod build;
 pub mod c;
 pub mod command;
 pub mod componentize;
 pub mod go;
 pub mod julia;
+pub mod nim;
 pub mod output;
 pub mod progress;
 pub mod python;
@@ -25,6 +27,8 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
         Box::new(go::Go),
         Box::new(python::Python),
         Box::new(zig::Zig),
+        Box::new(nim::Nim),
+        Box::new(assemblyscript::AssemblyScript),
         Box::new(c::C),
         Box::new(julia::Julia),
     ]

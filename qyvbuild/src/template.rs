@@ -74,6 +74,24 @@ pub static TEMPLATES: &[Template] = &[
             file!(".gitignore", "zig/gitignore"),
         ],
     },
+    Template {
+        language: "nim",
+        description: "a Nim command for wasm32-wasi (nim with clang and wasi-libc)",
+        files: &[
+            file!("src/main.nim", "nim/src/main.nim"),
+            file!("{{name}}.qyv", "nim/app.qyv"),
+            file!(".gitignore", "nim/gitignore"),
+        ],
+    },
+    Template {
+        language: "assemblyscript",
+        description: "an AssemblyScript command (asc with the WASI shim)",
+        files: &[
+            file!("assembly/index.ts", "assemblyscript/assembly/index.ts"),
+            file!("{{name}}.qyv", "assemblyscript/app.qyv"),
+            file!(".gitignore", "assemblyscript/gitignore"),
+        ],
+    },
 ];
 
 /// Errors of `qyv new`.

@@ -14,6 +14,8 @@ pub enum Language {
     Python,
     C,
     Zig,
+    Nim,
+    AssemblyScript,
     Julia,
     /// The manifest's own `build.command`.
     Command,
@@ -28,6 +30,8 @@ impl Language {
             Language::Python => "python",
             Language::C => "c",
             Language::Zig => "zig",
+            Language::Nim => "nim",
+            Language::AssemblyScript => "assemblyscript",
             Language::Julia => "julia",
             Language::Command => "command",
         }

@@ -65,11 +65,23 @@ impl Toolchain for Zig {
         let target_dir = dir.join("target/qyv");
         std::fs::create_dir_all(&target_dir)
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
+        // zig build-exe takes over a second even when nothing changed: skip it then. A
+        // build.zig project is left to zig's own cache.
+        let digest = tools::sources_digest(dir, &["zig", "zon"], &format!("{} {optimize}", crate::c::INSTALL));
+        let single = target_dir.join(format!("{name}.core.wasm"));
+        if root_source(dir).is_some() && tools::up_to_date(&single, &digest) {
+            return Ok(CompileOutput {
+                wasm: single,
+                name,
+                target: "wasm32-wasi (zig)".into(),
+                notes: Vec::new(),
+            });
+        }
         let mut cmd = Command::new(zig);
         cmd.current_dir(dir);
         let out = match root_source(dir) {
             Some(root) => {
-                let out = target_dir.join(format!("{name}.core.wasm"));
+                let out = single.clone();
                 cmd.args(["build-exe", "-target", "wasm32-wasi", "-O", optimize])
                     .arg(format!("-femit-bin={}", out.display()))
                     .arg(root.strip_prefix(dir).unwrap_or(&root));
@@ -84,6 +96,10 @@ impl Toolchain for Zig {
         progress.phase("compiling");
         progress.detail("zig");
         tools::run_tool(cmd, "zig", progress)?;
+        if !out.as_os_str().is_empty() {
+            tools::record_sources(&out, &digest)
+                .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        }
         let out = if out.as_os_str().is_empty() {
             let found = tools::files_with_extension(&dir.join("zig-out/bin"), &["wasm"]);
             match found.as_slice() {

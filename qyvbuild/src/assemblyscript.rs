@@ -1,0 +1,214 @@
+//! AssemblyScript: `asc` (npm `assemblyscript`) on `assembly/index.ts`, with the WASI shim
+//! (npm `@assemblyscript/wasi-shim`) so `console`, `process.argv`, `process.env` and the
+//! clock use WASI imports; a project's own `asconfig.json` replaces the shim's settings. The
+//! result stays a preview1 core module, like Go's: the preview1 adapter takes its state page
+//! with `memory.grow` (the module exports no `cabi_realloc`), and AssemblyScript's allocator,
+//! which sizes its heap from `memory.size` when it starts, hands that page out again.
+
+use std::path::{Component, Path, PathBuf};
+use std::process::Command;
+
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The AssemblyScript driver.
+pub struct AssemblyScript;
+
+const VERSIONS: &str = "assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0";
+const ENTRY: &str = "assembly/index.ts";
+
+fn install() -> String {
+    format!(
+        "npm install --prefix {} {VERSIONS}",
+        tools::qyv_tools_dir().display()
+    )
+}
+
+/// `asc`'s script: the project's own, else the one `install-toolchains.sh` installed.
+fn asc(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), tools::qyv_tools_dir()]
+        .iter()
+        .map(|d| d.join("node_modules/assemblyscript/bin/asc.js"))
+        .find(|p| p.is_file())
+}
+
+fn shim(dir: &Path) -> Option<PathBuf> {
+    [dir.to_path_buf(), tools::qyv_tools_dir()]
+        .iter()
+        .map(|d| d.join("node_modules/@assemblyscript/wasi-shim/asconfig.json"))
+        .find(|p| p.is_file())
+}
+
+fn missing(dir: &Path) -> Vec<Missing> {
+    let mut missing = Vec::new();
+    if tools::on_path("node").is_none() {
+        missing.push(Missing {
+            what: "node".into(),
+            install: "apt-get install nodejs npm".into(),
+        });
+    }
+    if asc(dir).is_none() {
+        missing.push(Missing {
+            what: "asc (npm assemblyscript)".into(),
+            install: install(),
+        });
+    }
+    if shim(dir).is_none() {
+        missing.push(Missing {
+            what: "the WASI shim (npm @assemblyscript/wasi-shim)".into(),
+            install: install(),
+        });
+    }
+    missing
+}
+
+/// `to` relative to the directory `from` (both absolute): asc resolves library paths
+/// relative to its working directory and mishandles absolute ones.
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to_parts: Vec<Component> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    let mut rel = PathBuf::new();
+    for _ in common..from.len() {
+        rel.push("..");
+    }
+    for part in &to_parts[common..] {
+        rel.push(part.as_os_str());
+    }
+    rel
+}
+
+impl Toolchain for AssemblyScript {
+    fn language(&self) -> Language {
+        Language::AssemblyScript
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["asconfig.json", ENTRY]
+    }
+
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        ["asconfig.json", ENTRY]
+            .iter()
+            .map(|m| dir.join(m))
+            .find(|p| p.is_file())
+            .map(|marker| Detection {
+                language: Language::AssemblyScript,
+                marker,
+            })
+    }
+
+    fn keeps_core_module(&self) -> Option<&'static str> {
+        Some(
+            "AssemblyScript modules stay preview1 core modules: the preview1 adapter's state \
+             collides with AssemblyScript's heap, and qyv run executes core modules with \
+             wasmtime's own preview1",
+        )
+    }
+
+    fn status(&self) -> ToolStatus {
+        let here = std::env::current_dir().unwrap_or_default();
+        let version = asc(&here).and_then(|asc| {
+            let node = tools::on_path("node")?;
+            let out = Command::new(node).arg(asc).arg("--version").output().ok()?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            (out.status.success() && !text.is_empty()).then_some(text)
+        });
+        ToolStatus {
+            language: Language::AssemblyScript,
+            version,
+            missing: missing(&here),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let dir = request
+            .dir
+            .canonicalize()
+            .map_err(|e| BuildError::io(format!("cannot read {}", request.dir.display()), e))?;
+        let lacking = missing(&dir);
+        let (Some(asc), Some(shim), true) = (asc(&dir), shim(&dir), lacking.is_empty()) else {
+            return Err(BuildError::ToolchainMissing {
+                language: Language::AssemblyScript,
+                missing: lacking,
+            });
+        };
+        if !dir.join(ENTRY).is_file() {
+            return Err(BuildError::Project(format!(
+                "no {ENTRY} in {}: asc needs an entry file",
+                dir.display()
+            )));
+        }
+        let name = tools::dir_name(&dir);
+        let target_dir = dir.join("target/qyv");
+        std::fs::create_dir_all(&target_dir)
+            .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
+        let out = target_dir.join(format!("{name}.core.wasm"));
+        let debug = request.profile.as_deref() == Some("debug");
+        let digest = tools::sources_digest(
+            &dir,
+            &["ts", "json"],
+            &format!("{VERSIONS} {:?}", request.profile),
+        );
+        if tools::up_to_date(&out, &digest) {
+            return Ok(output(out, name));
+        }
+        let mut cmd = Command::new("node");
+        cmd.current_dir(&dir).arg(&asc).arg(ENTRY);
+        // A project's asconfig.json is read by asc itself; otherwise the shim's.
+        if !dir.join("asconfig.json").is_file() {
+            let shim = shim.canonicalize().unwrap_or(shim);
+            cmd.arg("--config").arg(relative(&dir, &shim));
+        }
+        cmd.args(if debug {
+            ["--debug", "-O0"]
+        } else {
+            ["-O3", "--noAssert"]
+        })
+        .arg("-o")
+        .arg(out.strip_prefix(&dir).unwrap_or(&out));
+        progress.phase("compiling");
+        progress.detail("asc");
+        tools::run_tool(cmd, "asc", progress)?;
+        tools::record_sources(&out, &digest)
+            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        Ok(output(out, name))
+    }
+}
+
+fn output(wasm: PathBuf, name: String) -> CompileOutput {
+    CompileOutput {
+        wasm,
+        name,
+        target: "wasm32-wasi (asc + wasi-shim)".into(),
+        notes: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_climb_to_the_common_ancestor() {
+        assert_eq!(
+            relative(Path::new("/tmp/app"), Path::new("/root/tools/shim")),
+            PathBuf::from("../../root/tools/shim")
+        );
+        assert_eq!(
+            relative(Path::new("/a/b"), Path::new("/a/b/c")),
+            PathBuf::from("c")
+        );
+    }
+}

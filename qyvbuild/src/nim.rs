@@ -1,0 +1,234 @@
+//! Nim: `nim c` with Debian's clang and wasi-libc for wasm32-wasi (ARC memory management,
+//! libc malloc, no threads), on `src/<name>.nim`, `src/main.nim`, `main.nim` or a nimble
+//! project's main file. Nim's own C `main(argc, argv, env)` does not match what wasi-libc
+//! calls, so qyv compiles with `--noMain` and links a small C `main` that hands argv and the
+//! environment to Nim. The preview1 core module is adapted with the command adapter.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The Nim driver.
+pub struct Nim;
+
+const INSTALL: &str = "apt-get install nim clang lld wasi-libc libclang-rt-14-dev-wasm32";
+
+/// wasi-libc as Debian's `wasi-libc` package installs it (clang finds it by itself).
+const WASI_LIBC: &str = "/usr/lib/wasm32-wasi/libc.a";
+
+/// The C `main` linked into every Nim program: wasi-libc calls `main(argc, argv)`, Nim's
+/// generated one takes three arguments and traps on the mismatch. The 2022 wasi-libc also
+/// lacks `flockfile`/`funlockfile`, which Nim's I/O calls.
+const MAIN_SHIM: &str = r#"/* Written by qyv: the C entry point of a Nim program on WASI. */
+extern int cmdCount;
+extern char **cmdLine;
+extern char **gEnv;
+extern char **environ;
+extern int nim_program_result;
+void NimMain(void);
+int flockfile(void *f) { (void)f; return 0; }
+int funlockfile(void *f) { (void)f; return 0; }
+int main(int argc, char **argv) {
+  cmdCount = argc;
+  cmdLine = argv;
+  gEnv = environ;
+  NimMain();
+  return nim_program_result;
+}
+"#;
+
+/// The program's main file.
+fn main_file(dir: &Path) -> Option<PathBuf> {
+    let name = tools::dir_name(dir);
+    let nimble_name = tools::files_with_extension(dir, &["nimble"])
+        .first()
+        .and_then(|p| p.file_stem())
+        .map(|s| s.to_string_lossy().into_owned());
+    let mut candidates = Vec::new();
+    if let Some(n) = &nimble_name {
+        candidates.push(format!("src/{n}.nim"));
+        candidates.push(format!("{n}.nim"));
+    }
+    candidates.push(format!("src/{name}.nim"));
+    candidates.extend(["src/main.nim".into(), "main.nim".into()]);
+    candidates
+        .iter()
+        .map(|p| dir.join(p))
+        .find(|p| p.is_file())
+        .or_else(|| {
+            // A directory with one .nim file is that program.
+            match tools::files_with_extension(dir, &["nim"]).as_slice() {
+                [one] => Some(one.clone()),
+                _ => None,
+            }
+        })
+}
+
+fn missing() -> Vec<Missing> {
+    let mut missing = Vec::new();
+    if tools::on_path("nim").is_none() {
+        missing.push(Missing {
+            what: "nim".into(),
+            install: INSTALL.into(),
+        });
+    }
+    if tools::on_path("clang").is_none() {
+        missing.push(Missing {
+            what: "clang".into(),
+            install: INSTALL.into(),
+        });
+    }
+    if !Path::new(WASI_LIBC).is_file() {
+        missing.push(Missing {
+            what: format!("wasi-libc ({WASI_LIBC})"),
+            install: INSTALL.into(),
+        });
+    }
+    if !clang_wasm_builtins() {
+        missing.push(Missing {
+            what: "clang's wasm32 builtins (libclang_rt.builtins-wasm32.a)".into(),
+            install: INSTALL.into(),
+        });
+    }
+    missing
+}
+
+/// Whether some installed clang has its wasm32-wasi builtins library.
+fn clang_wasm_builtins() -> bool {
+    let Ok(llvms) = std::fs::read_dir("/usr/lib") else {
+        return false;
+    };
+    llvms
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("llvm-"))
+        .any(|llvm| {
+            let clang = llvm.path().join("lib/clang");
+            std::fs::read_dir(clang)
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|v| {
+                    v.path()
+                        .join("lib/wasi/libclang_rt.builtins-wasm32.a")
+                        .is_file()
+                })
+        })
+}
+
+impl Toolchain for Nim {
+    fn language(&self) -> Language {
+        Language::Nim
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["*.nimble", "src/main.nim", "main.nim", "*.nim"]
+    }
+
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        let nimble = tools::files_with_extension(dir, &["nimble"])
+            .into_iter()
+            .next();
+        nimble.or_else(|| main_file(dir)).map(|marker| Detection {
+            language: Language::Nim,
+            marker,
+        })
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = tools::on_path("nim").and_then(|n| tools::version_line(&n, &["--version"]));
+        ToolStatus {
+            language: Language::Nim,
+            version,
+            missing: missing(),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let lacking = missing();
+        if !lacking.is_empty() {
+            return Err(BuildError::ToolchainMissing {
+                language: Language::Nim,
+                missing: lacking,
+            });
+        }
+        let dir = &request.dir;
+        let main = main_file(dir).ok_or_else(|| {
+            BuildError::Project(format!(
+                "no Nim main file in {}: looked for src/<name>.nim, src/main.nim, main.nim, \
+                 or a single .nim file",
+                dir.display()
+            ))
+        })?;
+        let name = tools::dir_name(dir);
+        let target_dir = dir.join("target/qyv");
+        std::fs::create_dir_all(&target_dir)
+            .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
+        let out = target_dir.join(format!("{name}.core.wasm"));
+        let debug = request.profile.as_deref() == Some("debug");
+        let digest = tools::sources_digest(
+            dir,
+            &["nim", "nims", "nimble", "cfg"],
+            &format!("{INSTALL} {:?} {MAIN_SHIM}", request.profile),
+        );
+        if tools::up_to_date(&out, &digest) {
+            return Ok(output(out, name));
+        }
+        let shim = target_dir.join("nim_main_shim.c");
+        std::fs::write(&shim, MAIN_SHIM)
+            .map_err(|e| BuildError::io("cannot write the C main shim", e))?;
+        let mut cmd = Command::new("nim");
+        cmd.current_dir(dir).args([
+            "c",
+            "--cpu:wasm32",
+            "--os:linux",
+            "--cc:clang",
+            "--clang.exe:clang",
+            "--clang.linkerexe:clang",
+            "--mm:arc",
+            "--threads:off",
+            "-d:useMalloc",
+            "--noMain",
+            "--hints:off",
+            "--passC:--target=wasm32-wasi",
+            "--passL:--target=wasm32-wasi",
+            "--passC:-D_WASI_EMULATED_SIGNAL",
+            "--passL:-lwasi-emulated-signal",
+        ]);
+        if debug {
+            cmd.arg("--debugger:native");
+        } else {
+            cmd.args(["-d:release", "--opt:size", "--passL:-Wl,--strip-all"]);
+        }
+        cmd.arg(format!(
+            "--nimcache:{}",
+            target_dir.join("nimcache").display()
+        ))
+        .arg(format!("--passL:{}", shim.display()))
+        .arg(format!("-o:{}", out.display()))
+        .arg(main.strip_prefix(dir).unwrap_or(&main));
+        progress.phase("compiling");
+        progress.detail("nim");
+        tools::run_tool(cmd, "nim", progress)?;
+        tools::record_sources(&out, &digest)
+            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        Ok(output(out, name))
+    }
+}
+
+fn output(wasm: PathBuf, name: String) -> CompileOutput {
+    CompileOutput {
+        wasm,
+        name,
+        target: "wasm32-wasi (nim + clang)".into(),
+        notes: Vec::new(),
+    }
+}
