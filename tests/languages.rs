@@ -89,6 +89,23 @@ fn assemblyscript_builds_with_the_wasi_shim_and_stays_a_core_module() {
 }
 
 #[test]
+fn javascript_builds_with_componentize_js() {
+    let v = build_and_run("javascript");
+    assert_eq!(v["kind"], "component");
+    assert_eq!(v["component"]["fits"], "wasi:cli/command");
+    assert_eq!(v["language"]["language"], "JavaScript");
+}
+
+#[test]
+fn kotlin_builds_with_wasm_gc_and_stays_a_core_module() {
+    let v = build_and_run("kotlin");
+    assert_eq!(v["kind"], "core-module");
+    assert_eq!(v["module"]["wasi"]["shape"], "command");
+    let proposals = v["module"]["proposals"].as_array().unwrap();
+    assert!(proposals.iter().any(|p| p == "gc"), "{proposals:?}");
+}
+
+#[test]
 fn julia_is_detected_and_refused_honestly() {
     let tmp = tempfile::tempdir().unwrap();
     std::fs::write(tmp.path().join("app.jl"), "println(\"hi\")\n").unwrap();

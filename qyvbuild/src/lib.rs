@@ -6,7 +6,9 @@ pub mod c;
 pub mod command;
 pub mod componentize;
 pub mod go;
+pub mod javascript;
 pub mod julia;
+pub mod kotlin;
 pub mod nim;
 pub mod output;
 pub mod progress;
@@ -29,6 +31,8 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
         Box::new(zig::Zig),
         Box::new(nim::Nim),
         Box::new(assemblyscript::AssemblyScript),
+        Box::new(javascript::JavaScript),
+        Box::new(kotlin::Kotlin),
         Box::new(c::C),
         Box::new(julia::Julia),
     ]

@@ -92,6 +92,24 @@ pub static TEMPLATES: &[Template] = &[
             file!(".gitignore", "assemblyscript/gitignore"),
         ],
     },
+    Template {
+        language: "javascript",
+        description: "a JavaScript app made a component by componentize-js",
+        files: &[
+            file!("app.js", "javascript/app.js"),
+            file!("{{name}}.qyv", "javascript/app.qyv"),
+            file!(".gitignore", "javascript/gitignore"),
+        ],
+    },
+    Template {
+        language: "kotlin",
+        description: "a Kotlin/Wasm command for WASI (kotlinc-wasm, wasm GC)",
+        files: &[
+            file!("src/main.kt", "kotlin/src/main.kt"),
+            file!("{{name}}.qyv", "kotlin/app.qyv"),
+            file!(".gitignore", "kotlin/gitignore"),
+        ],
+    },
 ];
 
 /// Errors of `qyv new`.

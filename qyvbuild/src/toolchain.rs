@@ -16,6 +16,8 @@ pub enum Language {
     Zig,
     Nim,
     AssemblyScript,
+    JavaScript,
+    Kotlin,
     Julia,
     /// The manifest's own `build.command`.
     Command,
@@ -32,6 +34,8 @@ impl Language {
             Language::Zig => "zig",
             Language::Nim => "nim",
             Language::AssemblyScript => "assemblyscript",
+            Language::JavaScript => "javascript",
+            Language::Kotlin => "kotlin",
             Language::Julia => "julia",
             Language::Command => "command",
         }

@@ -67,7 +67,11 @@ impl Toolchain for Zig {
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
         // zig build-exe takes over a second even when nothing changed: skip it then. A
         // build.zig project is left to zig's own cache.
-        let digest = tools::sources_digest(dir, &["zig", "zon"], &format!("{} {optimize}", crate::c::INSTALL));
+        let digest = tools::sources_digest(
+            dir,
+            &["zig", "zon"],
+            &format!("{} {optimize}", crate::c::INSTALL),
+        );
         let single = target_dir.join(format!("{name}.core.wasm"));
         if root_source(dir).is_some() && tools::up_to_date(&single, &digest) {
             return Ok(CompileOutput {

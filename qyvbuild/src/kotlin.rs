@@ -1,0 +1,184 @@
+//! Kotlin: Kotlin/Wasm for WASI with `kotlinc-wasm` (npm `kotlin-compiler`, a JVM program),
+//! in two steps as the compiler wants them: the project's `.kt` files (in `src/`, or the
+//! root) into a klib, then that klib into a wasm module. The module uses wasm GC, function
+//! references and exception handling, which `qyv run`'s engine enables. It stays a preview1
+//! core module, like Go's: Kotlin's linear-memory allocator grows memory by itself, and the
+//! preview1 adapter would take its state page with `memory.grow` behind its back.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+/// The Kotlin driver.
+pub struct Kotlin;
+
+const VERSION: &str = "2.4.20";
+
+fn install() -> String {
+    format!(
+        "npm install --prefix {} kotlin-compiler@{VERSION}",
+        tools::qyv_tools_dir().display()
+    )
+}
+
+/// The compiler's home (`bin/kotlinc-wasm`, `lib/kotlin-stdlib-wasm-wasi.klib`).
+fn kotlin_home() -> Option<PathBuf> {
+    let home = tools::qyv_tools_dir().join("node_modules/kotlin-compiler");
+    (home.join("bin/kotlinc-wasm").is_file() && home.join(STDLIB).is_file()).then_some(home)
+}
+
+const STDLIB: &str = "lib/kotlin-stdlib-wasm-wasi.klib";
+
+fn sources(dir: &Path) -> Vec<PathBuf> {
+    let mut files = tools::files_with_extension(&dir.join("src"), &["kt"]);
+    files.extend(tools::files_with_extension(dir, &["kt"]));
+    files
+}
+
+fn missing() -> Vec<Missing> {
+    let mut missing = Vec::new();
+    if tools::on_path("java").is_none() {
+        missing.push(Missing {
+            what: "java (kotlinc runs on the JVM)".into(),
+            install: "apt-get install default-jre-headless".into(),
+        });
+    }
+    if kotlin_home().is_none() {
+        missing.push(Missing {
+            what: "kotlinc-wasm (npm kotlin-compiler)".into(),
+            install: install(),
+        });
+    }
+    missing
+}
+
+impl Toolchain for Kotlin {
+    fn language(&self) -> Language {
+        Language::Kotlin
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["src/*.kt", "*.kt"]
+    }
+
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        sources(dir).into_iter().next().map(|marker| Detection {
+            language: Language::Kotlin,
+            marker,
+        })
+    }
+
+    fn keeps_core_module(&self) -> Option<&'static str> {
+        Some(
+            "Kotlin modules stay preview1 core modules: Kotlin's linear-memory allocator and the \
+             preview1 adapter's state would share memory unknowingly, and qyv run executes core \
+             modules with wasmtime's own preview1",
+        )
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = kotlin_home().and_then(|home| {
+            let text = std::fs::read_to_string(home.join("build.txt")).ok();
+            Some(format!(
+                "kotlinc-wasm {}",
+                text.map(|t| t.trim().to_string())
+                    .unwrap_or_else(|| VERSION.into())
+            ))
+        });
+        ToolStatus {
+            language: Language::Kotlin,
+            version,
+            missing: missing(),
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let lacking = missing();
+        let (Some(home), true) = (kotlin_home(), lacking.is_empty()) else {
+            return Err(BuildError::ToolchainMissing {
+                language: Language::Kotlin,
+                missing: lacking,
+            });
+        };
+        let dir = &request.dir;
+        let files = sources(dir);
+        if files.is_empty() {
+            return Err(BuildError::Project(format!(
+                "no .kt files in {} or its src/",
+                dir.display()
+            )));
+        }
+        let name = tools::dir_name(dir);
+        let work = dir.join("target/qyv/kotlin");
+        std::fs::create_dir_all(&work)
+            .map_err(|e| BuildError::io("cannot create target/qyv/kotlin", e))?;
+        let out = work.join("out/app.wasm");
+        let digest = tools::sources_digest(
+            dir,
+            &["kt"],
+            &format!("kotlin-compiler {VERSION} {:?}", request.profile),
+        );
+        if tools::up_to_date(&out, &digest) {
+            return Ok(output(out, name));
+        }
+        let kotlinc = home.join("bin/kotlinc-wasm");
+        let stdlib = home.join(STDLIB);
+        let common = |cmd: &mut Command| {
+            cmd.current_dir(dir)
+                .arg("-Xwasm-target=wasm-wasi")
+                .arg("-libraries")
+                .arg(&stdlib)
+                .arg("-nowarn");
+        };
+        // 1: the sources into a klib.
+        let _ = std::fs::remove_dir_all(work.join("klib"));
+        let mut klib = Command::new(&kotlinc);
+        common(&mut klib);
+        klib.arg("-ir-output-dir")
+            .arg(work.join("klib"))
+            .args(["-ir-output-name", "app"])
+            .args(files.iter().map(|f| f.strip_prefix(dir).unwrap_or(f)));
+        progress.phase("compiling");
+        progress.detail("kotlinc-wasm (klib)");
+        tools::run_tool(klib, "kotlinc-wasm", progress)?;
+        // 2: the klib into a wasm module.
+        let mut wasm = Command::new(&kotlinc);
+        common(&mut wasm);
+        wasm.arg(format!(
+            "-Xinclude={}",
+            work.join("klib/app.klib").display()
+        ))
+        .arg("-ir-output-dir")
+        .arg(work.join("out"))
+        .args(["-ir-output-name", "app", "-Xir-produce-js"]);
+        progress.detail("kotlinc-wasm (wasm)");
+        tools::run_tool(wasm, "kotlinc-wasm", progress)?;
+        if !out.is_file() {
+            return Err(BuildError::Project(format!(
+                "kotlinc-wasm succeeded but wrote no {}",
+                out.display()
+            )));
+        }
+        tools::record_sources(&out, &digest)
+            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        Ok(output(out, name))
+    }
+}
+
+fn output(wasm: PathBuf, name: String) -> CompileOutput {
+    CompileOutput {
+        wasm,
+        name,
+        target: "wasm-wasi (kotlinc-wasm, wasm GC)".into(),
+        notes: Vec::new(),
+    }
+}
