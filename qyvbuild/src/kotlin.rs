@@ -82,13 +82,13 @@ impl Toolchain for Kotlin {
     }
 
     fn status(&self) -> ToolStatus {
-        let version = kotlin_home().and_then(|home| {
+        let version = kotlin_home().map(|home| {
             let text = std::fs::read_to_string(home.join("build.txt")).ok();
-            Some(format!(
+            format!(
                 "kotlinc-wasm {}",
                 text.map(|t| t.trim().to_string())
                     .unwrap_or_else(|| VERSION.into())
-            ))
+            )
         });
         ToolStatus {
             language: Language::Kotlin,
