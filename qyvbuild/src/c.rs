@@ -1,11 +1,12 @@
 //! C: `zig cc` from PyPI's ziglang (a modern wasi-libc), every `.c` file of the project (in
-//! its root and `src/`) into one preview1 core module, with WASI's emulation libraries
-//! (signals, mmap, getpid, process clocks) available. The module is adapted with the
-//! command adapter.
+//! its root and `src/`) into one preview1 core module, with qyv's compat layer (setjmp and
+//! longjmp, WASI's emulation libraries, ENOSYS stubs; see `c_compat`). The module is adapted
+//! with the command adapter.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::c_compat;
 use crate::progress::Progress;
 use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
@@ -42,17 +43,6 @@ pub(crate) fn zig_status(language: Language, label: &str) -> ToolStatus {
         version: version.map(|v| format!("{label} {v}")),
     }
 }
-
-/// What WASI lacks, emulated by wasi-libc's libraries.
-const EMULATION: &[(&str, &str)] = &[
-    ("-D_WASI_EMULATED_SIGNAL", "-lwasi-emulated-signal"),
-    ("-D_WASI_EMULATED_MMAN", "-lwasi-emulated-mman"),
-    ("-D_WASI_EMULATED_GETPID", "-lwasi-emulated-getpid"),
-    (
-        "-D_WASI_EMULATED_PROCESS_CLOCKS",
-        "-lwasi-emulated-process-clocks",
-    ),
-];
 
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut files = tools::files_with_extension(dir, &["c"]);
@@ -105,7 +95,11 @@ impl Toolchain for C {
         let digest = tools::sources_digest(
             dir,
             &["c", "h"],
-            &format!("{INSTALL} {:?}", request.profile),
+            &format!(
+                "{INSTALL} {:?} compat {}",
+                request.profile,
+                env!("CARGO_PKG_VERSION")
+            ),
         );
         if tools::up_to_date(&out, &digest) {
             return Ok(CompileOutput {
@@ -116,7 +110,8 @@ impl Toolchain for C {
             });
         }
         let debug = request.profile.as_deref() == Some("debug");
-        let mut cmd = Command::new(zig);
+        let compat = c_compat::prepare(&zig, progress)?;
+        let mut cmd = Command::new(&zig);
         cmd.current_dir(dir)
             .args(["cc", "-target", "wasm32-wasi"])
             .arg(if debug { "-O0" } else { "-O2" });
@@ -128,24 +123,21 @@ impl Toolchain for C {
                 cmd.arg(format!("-I{include}"));
             }
         }
-        for (define, _) in EMULATION {
-            cmd.arg(define);
-        }
+        cmd.args(compat.cflags());
         cmd.args(files.iter().map(|f| f.strip_prefix(dir).unwrap_or(f)));
-        for (_, lib) in EMULATION {
-            cmd.arg(lib);
-        }
+        cmd.args(compat.ldflags());
         cmd.arg("-o").arg(&out);
         progress.phase("compiling");
         progress.detail("zig cc");
         tools::run_tool(cmd, "zig cc", progress)?;
         tools::record_sources(&out, &digest)
             .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        let notes = c_compat::report_stubs(&out, progress);
         Ok(CompileOutput {
             wasm: out,
             name,
             target: "wasm32-wasi (zig cc)".into(),
-            notes: Vec::new(),
+            notes,
         })
     }
 }

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::c::{zig, zig_status};
+use crate::c_compat::{self, Compat};
 use crate::progress::Progress;
 use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
@@ -19,16 +20,19 @@ pub struct BuildCommand {
     pub output: Option<String>,
 }
 
-/// The environment a build command gets: the wasm C toolchain (zig cc for wasm32-wasi).
-pub fn toolchain_env(zig: &Path) -> Vec<(&'static str, String)> {
+/// The environment a build command gets: the wasm C toolchain (zig cc for wasm32-wasi) and
+/// qyv's compat layer in the flags.
+pub fn toolchain_env(zig: &Path, compat: &Compat) -> Vec<(&'static str, String)> {
     let zig = zig.display();
+    let mut cflags = vec!["-O2".to_string()];
+    cflags.extend(compat.cflags());
     vec![
         ("CC", format!("{zig} cc -target wasm32-wasi")),
         ("CXX", format!("{zig} c++ -target wasm32-wasi")),
         ("AR", format!("{zig} ar")),
         ("RANLIB", format!("{zig} ranlib")),
-        ("CFLAGS", "-O2 -D_WASI_EMULATED_SIGNAL -D_WASI_EMULATED_MMAN -D_WASI_EMULATED_GETPID -D_WASI_EMULATED_PROCESS_CLOCKS".into()),
-        ("LDFLAGS", "-lwasi-emulated-signal -lwasi-emulated-mman -lwasi-emulated-getpid -lwasi-emulated-process-clocks".into()),
+        ("CFLAGS", cflags.join(" ")),
+        ("LDFLAGS", compat.ldflags().join(" ")),
     ]
 }
 
@@ -65,7 +69,8 @@ impl Toolchain for BuildCommand {
         // The wasm C toolchain, when it is installed; a command that builds with something
         // else (cargo, tinygo, ...) does not need it.
         if let Some(z) = zig() {
-            for (k, v) in toolchain_env(&z) {
+            let compat = c_compat::prepare(&z, progress)?;
+            for (k, v) in toolchain_env(&z, &compat) {
                 cmd.env(k, v);
             }
         }
@@ -79,11 +84,12 @@ impl Toolchain for BuildCommand {
                 wasm.display()
             )));
         }
+        let notes = c_compat::report_stubs(&wasm, progress);
         Ok(CompileOutput {
             wasm,
             name: tools::dir_name(dir),
             target: "build.command".into(),
-            notes: Vec::new(),
+            notes,
         })
     }
 }

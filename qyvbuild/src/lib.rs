@@ -3,12 +3,14 @@
 pub mod assemblyscript;
 pub mod build;
 pub mod c;
+pub mod c_compat;
 pub mod command;
 pub mod componentize;
 pub mod go;
 pub mod javascript;
 pub mod julia;
 pub mod kotlin;
+pub mod make;
 pub mod nim;
 pub mod output;
 pub mod progress;
@@ -33,6 +35,8 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
         Box::new(assemblyscript::AssemblyScript),
         Box::new(javascript::JavaScript),
         Box::new(kotlin::Kotlin),
+        Box::new(make::CMake),
+        Box::new(make::Make),
         Box::new(c::C),
         Box::new(julia::Julia),
     ]

@@ -18,6 +18,10 @@ pub enum Language {
     AssemblyScript,
     JavaScript,
     Kotlin,
+    /// A C/C++ project built by its Makefile.
+    Make,
+    /// A C/C++ project built by CMake.
+    CMake,
     Julia,
     /// The manifest's own `build.command`.
     Command,
@@ -36,6 +40,8 @@ impl Language {
             Language::AssemblyScript => "assemblyscript",
             Language::JavaScript => "javascript",
             Language::Kotlin => "kotlin",
+            Language::Make => "make",
+            Language::CMake => "cmake",
             Language::Julia => "julia",
             Language::Command => "command",
         }
