@@ -53,6 +53,48 @@ fn go_stays_a_core_module_and_runs() {
 }
 
 #[test]
+fn a_go_reactor_builds_as_c_shared_and_exports_its_functions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("adder");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("go.mod"), "module adder\n\ngo 1.24\n").unwrap();
+    std::fs::write(
+        dir.join("main.go"),
+        "package main\n\n//go:wasmexport add\nfunc add(a, b int32) int32 { return a + b }\n\nfunc main() {}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("adder.qyv"),
+        "name: adder\nentrypoint: target/qyv/adder.wasm\nlanguage: go\ntype: reactor\n",
+    )
+    .unwrap();
+    let out = qyv().arg("build").arg(&dir).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = qyv()
+        .args(["inspect", "--json"])
+        .arg(dir.join("target/qyv/adder.wasm"))
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["kind"], "core-module");
+    assert_eq!(v["module"]["wasi"]["shape"], "reactor");
+    let exports: Vec<&str> = v["module"]["exports"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        exports.contains(&"add") && exports.contains(&"_initialize"),
+        "{exports:?}"
+    );
+}
+
+#[test]
 fn python_builds_with_componentize_py() {
     let v = build_and_run("python");
     assert_eq!(v["kind"], "component");

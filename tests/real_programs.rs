@@ -129,7 +129,11 @@ fn bzip2_from_crates_io_builds_with_its_makefile_and_decompresses_its_samples() 
         &damaged,
     );
     assert_ne!(out.code, Some(0));
-    assert!(out.stderr.contains("Data integrity error"), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("Data integrity error"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]

@@ -61,8 +61,14 @@ fn modules(dir: &Path) -> Option<PathBuf> {
         })
 }
 
+/// The entry module: package.json's `main`, else the first of [`ENTRIES`].
 fn entry(dir: &Path) -> Option<PathBuf> {
-    ENTRIES.iter().map(|e| dir.join(e)).find(|p| p.is_file())
+    let main = std::fs::read_to_string(dir.join("package.json"))
+        .ok()
+        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+        .and_then(|json| json["main"].as_str().map(|m| dir.join(m)))
+        .filter(|p| p.is_file() && !p.components().any(|c| c == std::path::Component::ParentDir));
+    main.or_else(|| ENTRIES.iter().map(|e| dir.join(e)).find(|p| p.is_file()))
 }
 
 fn missing(dir: &Path) -> Vec<Missing> {
@@ -88,7 +94,13 @@ impl Toolchain for JavaScript {
     }
 
     fn markers(&self) -> &'static [&'static str] {
-        ENTRIES
+        &[
+            "package.json (main)",
+            "app.js",
+            "index.js",
+            "src/app.js",
+            "src/index.js",
+        ]
     }
 
     fn detect(&self, dir: &Path) -> Option<Detection> {

@@ -34,9 +34,30 @@ fn kotlin_home() -> Option<PathBuf> {
 
 const STDLIB: &str = "lib/kotlin-stdlib-wasm-wasi.klib";
 
+/// The program's `.kt` files: in the root, and anywhere below `src/` except test source sets
+/// (a Gradle layout such as `src/wasmWasiMain/kotlin/` works as it is; Gradle is not needed).
 fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut files = tools::files_with_extension(&dir.join("src"), &["kt"]);
-    files.extend(tools::files_with_extension(dir, &["kt"]));
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        out.extend(tools::files_with_extension(dir, &["kt"]));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut dirs: Vec<PathBuf> = entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .filter(|p| {
+                let name = p.file_name().map(|n| n.to_string_lossy().to_lowercase());
+                !name.is_some_and(|n| n.contains("test") || n == "jvmmain" || n == "jsmain")
+            })
+            .collect();
+        dirs.sort();
+        for d in dirs {
+            walk(&d, out);
+        }
+    }
+    let mut files = tools::files_with_extension(dir, &["kt"]);
+    walk(&dir.join("src"), &mut files);
     files
 }
 
@@ -63,14 +84,18 @@ impl Toolchain for Kotlin {
     }
 
     fn markers(&self) -> &'static [&'static str] {
-        &["src/*.kt", "*.kt"]
+        &["build.gradle.kts", "src/**/*.kt", "*.kt"]
     }
 
     fn detect(&self, dir: &Path) -> Option<Detection> {
-        sources(dir).into_iter().next().map(|marker| Detection {
-            language: Language::Kotlin,
-            marker,
-        })
+        let gradle = dir.join("build.gradle.kts");
+        let gradle = (gradle.is_file() && !sources(dir).is_empty()).then_some(gradle);
+        gradle
+            .or_else(|| sources(dir).into_iter().next())
+            .map(|marker| Detection {
+                language: Language::Kotlin,
+                marker,
+            })
     }
 
     fn keeps_core_module(&self) -> Option<&'static str> {
