@@ -16,6 +16,7 @@ pub mod output;
 pub mod progress;
 pub mod python;
 pub mod rust;
+pub mod rustup;
 pub mod template;
 pub mod toolchain;
 pub mod tools;

@@ -379,7 +379,8 @@ fn cargo_build(
     toolchain: Option<&str>,
     progress: &Progress,
 ) -> Result<CargoResult, BuildError> {
-    let mut cmd = Command::new("cargo");
+    let cargo = crate::rustup::cargo_for(&request.dir, toolchain);
+    let mut cmd = Command::new(&cargo.program);
     cmd.current_dir(&request.dir)
         .arg("build")
         .args(["--target", target])
@@ -404,9 +405,7 @@ fn cargo_build(
     if progress.is_interactive() {
         cmd.args(["--color", "always"]);
     }
-    if let Some(tc) = toolchain {
-        cmd.env("RUSTUP_TOOLCHAIN", tc);
-    }
+    cmd.envs(cargo.env());
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
