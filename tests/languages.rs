@@ -1,18 +1,63 @@
-//! End-to-end tests of the language toolchains: each example under `examples/` is copied,
-//! built with `qyv build` and run with `qyv run`, and must print its greeting (from a
-//! granted host variable) and its arguments. The toolchains are installed by
-//! scripts/install-toolchains.sh (part of the test set-up); a missing one fails loudly.
+//! End-to-end tests of the language toolchains, as a new user meets them: `qyv new --lang X`,
+//! `qyv build`, `qyv run -- a b`, which must print the greeting (from a granted host
+//! variable) and the arguments. `examples/hello-X` must be exactly what `qyv new` writes.
+//! The toolchains are installed by scripts/install-toolchains.sh (part of the test set-up);
+//! a missing one fails loudly.
 
 mod common;
 
-use common::{copy_dir, qyv, root};
+use common::{qyv, root};
 
-/// Builds and runs `examples/hello-<lang>`; returns what `qyv inspect --json` says of it.
+/// The files below `dir`, by relative path, with their contents (build outputs left out).
+fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut files = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                let name = e.file_name();
+                if ![
+                    ".zig-cache",
+                    "__pycache__",
+                    "node_modules",
+                    "target",
+                    "zig-out",
+                ]
+                .iter()
+                .any(|n| name == *n)
+                {
+                    stack.push(p);
+                }
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().display().to_string();
+                files.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    files
+}
+
+/// `qyv new --lang <lang> hello-<lang>`, built and run; returns what `qyv inspect --json`
+/// says of the result.
 fn build_and_run(lang: &str) -> serde_json::Value {
     let tmp = tempfile::tempdir().unwrap();
     let name = format!("hello-{lang}");
     let dir = tmp.path().join(&name);
-    copy_dir(&root().join("examples").join(&name), &dir);
+    let out = qyv()
+        .current_dir(tmp.path())
+        .args(["new", "--lang", lang, &name])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        tree(&dir) == tree(&root().join("examples").join(&name)),
+        "examples/{name} differs from what `qyv new --lang {lang} {name}` writes"
+    );
     let out = qyv().arg("build").arg(&dir).output().unwrap();
     assert!(
         out.status.success(),
@@ -105,6 +150,10 @@ fn python_builds_with_componentize_py() {
 #[test]
 fn c_builds_with_zig_cc_and_is_adapted() {
     let v = build_and_run("c");
+    assert_eq!(
+        v["language"]["language"], "C",
+        "the adapter's Rust is not the app's"
+    );
     assert_eq!(v["kind"], "component");
     assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
 }
@@ -112,6 +161,7 @@ fn c_builds_with_zig_cc_and_is_adapted() {
 #[test]
 fn zig_builds_and_is_adapted() {
     let v = build_and_run("zig");
+    assert_eq!(v["language"]["language"], "Zig");
     assert_eq!(v["kind"], "component");
     assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
 }
@@ -119,6 +169,7 @@ fn zig_builds_and_is_adapted() {
 #[test]
 fn nim_builds_with_clang_and_is_adapted() {
     let v = build_and_run("nim");
+    assert_eq!(v["language"]["language"], "Nim");
     assert_eq!(v["kind"], "component");
     assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
 }
@@ -126,6 +177,7 @@ fn nim_builds_with_clang_and_is_adapted() {
 #[test]
 fn assemblyscript_builds_with_the_wasi_shim_and_stays_a_core_module() {
     let v = build_and_run("assemblyscript");
+    assert_eq!(v["language"]["language"], "AssemblyScript");
     assert_eq!(v["kind"], "core-module");
     assert_eq!(v["module"]["wasi"]["shape"], "command");
 }
@@ -141,6 +193,7 @@ fn javascript_builds_with_componentize_js() {
 #[test]
 fn kotlin_builds_with_wasm_gc_and_stays_a_core_module() {
     let v = build_and_run("kotlin");
+    assert_eq!(v["language"]["language"], "Kotlin");
     assert_eq!(v["kind"], "core-module");
     assert_eq!(v["module"]["wasi"]["shape"], "command");
     let proposals = v["module"]["proposals"].as_array().unwrap();

@@ -145,6 +145,12 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
             (s.adapter.as_deref().and_then(adapter_from_name), true)
         }
         _ => {
+            let core = match source_language(toolchain.language()) {
+                Some(lang) if !componentize::is_component(&core)? => {
+                    componentize::record_language(&core, lang)?
+                }
+                _ => core,
+            };
             let adapted = match toolchain.keeps_core_module() {
                 Some(_) if !componentize::is_component(&core)? => componentize::Componentized {
                     bytes: core.clone(),
@@ -176,6 +182,22 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
         core_module: toolchain.keeps_core_module(),
         up_to_date,
         notes: compiled.notes,
+    })
+}
+
+/// The language name a core module's producers section gets when its compiler wrote none.
+fn source_language(language: Language) -> Option<&'static str> {
+    Some(match language {
+        Language::C | Language::Make | Language::CMake => "C",
+        Language::Zig => "Zig",
+        Language::Nim => "Nim",
+        Language::AssemblyScript => "AssemblyScript",
+        Language::Kotlin => "Kotlin",
+        Language::Go => "Go",
+        Language::Rust => "Rust",
+        Language::Python | Language::JavaScript | Language::Julia | Language::Command => {
+            return None;
+        }
     })
 }
 

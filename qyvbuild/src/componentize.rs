@@ -211,6 +211,25 @@ fn append_adapter_section(component: &mut Vec<u8>, adapter: AdapterKind) {
     section.encode(component);
 }
 
+/// Names the source language in a core module's producers section when its compiler left
+/// none (stripped C, Zig or Nim builds): inspecting the module, or the component made from
+/// it, can then tell. A module that names a language already is returned unchanged.
+pub fn record_language(core: &[u8], language: &str) -> Result<Vec<u8>, AdaptError> {
+    let existing = wasm_metadata::Producers::from_wasm(core)
+        .map_err(|e| AdaptError::NotWasm(format!("{e:#}")))?;
+    if existing
+        .as_ref()
+        .is_some_and(|p| p.get("language").is_some())
+    {
+        return Ok(core.to_vec());
+    }
+    let mut producers = wasm_metadata::Producers::empty();
+    producers.add("language", language, "");
+    producers
+        .add_to_wasm(core)
+        .map_err(|e| AdaptError::NotWasm(format!("{e:#}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

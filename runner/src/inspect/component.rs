@@ -44,6 +44,9 @@ pub fn walk(
                 modules.push(NestedModule {
                     index: modules.len(),
                     offset: unchecked_range.start,
+                    is_adapter: ["fd_write", "proc_exit", "environ_get"]
+                        .iter()
+                        .all(|name| facts.module.exports.iter().any(|e| e.name == *name)),
                     size: inner.len() as u64,
                     language: facts.stats.language(),
                     imports: facts.module.imports.len(),

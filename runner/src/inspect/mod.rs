@@ -201,13 +201,13 @@ fn analyze(bytes: &[u8], encoding: Encoding) -> Result<Report, InspectError> {
                     .as_ref()
                     .is_some_and(|l| matches!(l.language.as_str(), "Python" | "JavaScript"))
             };
+            // The preview1 adapter (written in Rust) is not the app.
             report.language = stats.language().or_else(|| {
-                modules
-                    .iter()
+                let app = || modules.iter().filter(|m| !m.is_adapter);
+                app()
                     .find(interpreted)
                     .or_else(|| {
-                        modules
-                            .iter()
+                        app()
                             .filter(|m| m.language.is_some())
                             .max_by_key(|m| m.size)
                     })

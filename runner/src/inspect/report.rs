@@ -164,6 +164,10 @@ pub struct NestedModule {
     /// Where the module starts in the file (not part of the JSON schema).
     #[serde(skip)]
     pub offset: usize,
+    /// The WASI preview1 adapter (it exports preview1's functions): its language, Rust, is
+    /// not the app's (not part of the JSON schema).
+    #[serde(skip)]
+    pub is_adapter: bool,
     pub size: u64,
     pub language: Option<LanguageGuess>,
     pub imports: usize,
