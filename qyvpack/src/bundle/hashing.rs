@@ -1,7 +1,7 @@
 //! SHA-256 on a helper thread: a bundle's digests overlap with its compression or
 //! decompression instead of adding to it.
 
-use sha2::{Digest, Sha256};
+pub(super) use sha2::{Digest, Sha256};
 
 use super::hex;
 
@@ -13,7 +13,7 @@ pub(super) const IO_BUFFER: usize = 1 << 20;
 pub(super) struct BackgroundSha256 {
     chunks: Option<std::sync::mpsc::SyncSender<Vec<u8>>>,
     pub(super) spare: std::sync::mpsc::Receiver<Vec<u8>>,
-    digest: std::thread::JoinHandle<String>,
+    digest: std::thread::JoinHandle<Sha256>,
 }
 
 impl BackgroundSha256 {
@@ -26,7 +26,7 @@ impl BackgroundSha256 {
                 hasher.update(&chunk);
                 let _ = give_back.send(chunk);
             }
-            hex(&hasher.finalize())
+            hasher
         });
         BackgroundSha256 {
             chunks: Some(chunks),
@@ -49,10 +49,14 @@ impl BackgroundSha256 {
         }
     }
 
-    pub(super) fn finish(mut self) -> String {
+    pub(super) fn finish(self) -> String {
+        hex(&self.finish_state().finalize())
+    }
+
+    /// The digest's state after every chunk, to finalize or continue.
+    pub(super) fn finish_state(mut self) -> Sha256 {
         drop(self.chunks.take());
-        self.digest
-            .join()
-            .unwrap_or_else(|_| "hashing thread failed".into())
+        // The thread only hashes; it cannot fail short of a bug, which must not pass quietly.
+        self.digest.join().expect("the hashing thread panicked")
     }
 }

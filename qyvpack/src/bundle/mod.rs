@@ -1,6 +1,8 @@
-//! `.qyvbin` bundles (format in docs/format.md): a zstd skippable frame holding the header
-//! (index of files with digests, and an Ed25519 signature over it), then a zstd-compressed
-//! ustar archive of the manifest, the component, models and assets.
+//! `.qyvbin` bundles (format in docs/format.md): a small zstd skippable frame naming the
+//! format, a zstd-compressed ustar archive of the manifest, the component, models and assets,
+//! then a skippable frame with the index (files with digests, and the digest of everything
+//! before it) and an Ed25519 signature over the index. With the index last, a bundle is
+//! written and hashed in one pass.
 
 mod hashing;
 mod read;
@@ -12,11 +14,17 @@ pub use read::{Bundle, ReadLimits, read};
 pub use write::{PackFile, PackInput, Packed, pack};
 
 /// The format version this qyv writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
-/// The header's magic, first in the skippable frame.
+pub const FORMAT_VERSION: u32 = 2;
+/// The header's magic, first in the leading skippable frame.
 pub const MAGIC: &[u8; 4] = b"QYVB";
-/// zstd's first skippable-frame magic number (little-endian on disk).
+/// The index frame's magic, last in the file.
+pub const INDEX_MAGIC: &[u8; 4] = b"QYVI";
+/// zstd's first skippable-frame magic number (little-endian on disk): the header frame.
 pub const SKIPPABLE_FRAME_MAGIC: u32 = 0x184D_2A50;
+/// Another skippable-frame magic: the index frame.
+pub const INDEX_FRAME_MAGIC: u32 = 0x184D_2A51;
+/// Length of the header frame: frame magic and size, `QYVB`, the version.
+pub const HEADER_LEN: usize = 16;
 /// Where the component is in the archive.
 pub const COMPONENT_PATH: &str = "app.wasm";
 /// Where the manifest is in the archive.
@@ -27,8 +35,34 @@ pub const MODELS_DIR: &str = "models/";
 pub const ASSETS_DIR: &str = "assets/";
 /// The mode of every file in a bundle.
 pub const FILE_MODE: u32 = 0o644;
-/// Largest header accepted.
+/// Largest index frame accepted.
 pub const MAX_HEADER: usize = 1 << 20;
+
+/// The header frame of a bundle of `version`.
+pub fn header_frame(version: u32) -> [u8; HEADER_LEN] {
+    let mut h = [0u8; HEADER_LEN];
+    h[..4].copy_from_slice(&SKIPPABLE_FRAME_MAGIC.to_le_bytes());
+    h[4..8].copy_from_slice(&8u32.to_le_bytes());
+    h[8..12].copy_from_slice(MAGIC);
+    h[12..16].copy_from_slice(&version.to_le_bytes());
+    h
+}
+
+/// The index frame: the index and the signature block with their lengths, then the payload's
+/// length and `QYVI`, so a reader finds the frame from the end of the file.
+pub fn index_frame(index: &[u8], signature: &[u8]) -> Vec<u8> {
+    let payload_len = 4 + index.len() + 4 + signature.len() + 8;
+    let mut f = Vec::with_capacity(8 + payload_len);
+    f.extend_from_slice(&INDEX_FRAME_MAGIC.to_le_bytes());
+    f.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    f.extend_from_slice(&(index.len() as u32).to_le_bytes());
+    f.extend_from_slice(index);
+    f.extend_from_slice(&(signature.len() as u32).to_le_bytes());
+    f.extend_from_slice(signature);
+    f.extend_from_slice(&(payload_len as u32).to_le_bytes());
+    f.extend_from_slice(INDEX_MAGIC);
+    f
+}
 
 /// The signed list of a bundle's files.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,8 +73,9 @@ pub struct Index {
     pub component: String,
     pub manifest: String,
     pub files: Vec<FileEntry>,
-    /// Size and sha256 of the compressed archive that follows the header: with the
-    /// signature over the index, every byte of the file is covered.
+    /// Size and sha256 of everything before the index frame (the header frame and the
+    /// compressed archive): with the signature over the index, every byte of the file is
+    /// covered.
     pub archive_size: u64,
     pub archive_sha256: String,
 }
@@ -122,7 +157,7 @@ pub enum BundleError {
     #[error("the bundle has more than {limit} files (the limit)")]
     TooManyEntries { limit: usize },
     #[error(
-        "the index of {files} files would take {bytes} bytes; a bundle header holds at most {MAX_HEADER}"
+        "the index of {files} files would take {bytes} bytes; a bundle's index frame holds at most {MAX_HEADER}"
     )]
     IndexTooLarge { files: usize, bytes: usize },
     #[error("damaged archive: {0}")]

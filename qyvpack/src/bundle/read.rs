@@ -76,6 +76,7 @@ pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
         version,
         index: index_bytes,
         signature: sig_bytes,
+        covered,
         archive,
     } = split_header(bytes)?;
     let index: Index = serde_json::from_slice(index_bytes)
@@ -94,13 +95,13 @@ pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
         Some(verify_signature(version, index_bytes, sig_bytes)?)
     };
 
-    if archive.len() as u64 != index.archive_size {
+    if covered.len() as u64 != index.archive_size {
         return Err(BundleError::ArchiveDigest);
     }
     // The archive's digest is computed beside the decompression; nothing read is used
     // before both agree, and a digest mismatch is the error reported first.
     let (intact, files) = std::thread::scope(|scope| {
-        let digest = scope.spawn(|| hex(&Sha256::digest(archive)) == index.archive_sha256);
+        let digest = scope.spawn(|| hex(&Sha256::digest(covered)) == index.archive_sha256);
         let files = read_archive(archive, &index, limits);
         (digest.join().unwrap_or(false), files)
     });
@@ -122,46 +123,61 @@ struct Parts<'a> {
     version: u32,
     index: &'a [u8],
     signature: &'a [u8],
+    /// Everything before the index frame: what `archive_sha256` covers.
+    covered: &'a [u8],
+    /// The compressed archive.
     archive: &'a [u8],
 }
 
-/// Splits the header frame from the archive.
+/// Splits a bundle into its header, archive and index frame.
 fn split_header(bytes: &[u8]) -> Result<Parts<'_>, BundleError> {
     let u32_at = |b: &[u8], at: usize| -> Option<u32> {
-        b.get(at..at + 4)
+        b.get(at..at.checked_add(4)?)
             .map(|s| u32::from_le_bytes(s.try_into().expect("4 bytes")))
     };
     if !is_bundle(bytes) {
         return Err(BundleError::NotABundle);
     }
-    let frame_len =
-        u32_at(bytes, 4).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
-    if frame_len > MAX_HEADER {
-        return Err(BundleError::Header(format!(
-            "the header claims {frame_len} bytes; at most {MAX_HEADER} are accepted"
-        )));
-    }
-    let payload = bytes
-        .get(8..8 + frame_len)
-        .ok_or_else(|| BundleError::Header("truncated: the file ends inside the header".into()))?;
-    if payload.get(..4) != Some(&MAGIC[..]) {
+    if bytes.get(8..12) != Some(&MAGIC[..]) || u32_at(bytes, 4) != Some(8) {
         return Err(BundleError::NotABundle);
     }
-    let version = u32_at(payload, 4).ok_or_else(|| BundleError::Header("truncated".into()))?;
+    let version = u32_at(bytes, 12).ok_or_else(|| BundleError::Header("truncated".into()))?;
     if version != FORMAT_VERSION {
         return Err(BundleError::UnknownVersion { found: version });
     }
-    let index_len =
-        u32_at(payload, 8).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
+    // The index frame, found from the end: its payload ends with its own length and `QYVI`.
+    let missing = || {
+        BundleError::Header("no index frame at the end: the bundle was altered or truncated".into())
+    };
+    let end = bytes.len();
+    if end < HEADER_LEN + 16 || bytes.get(end - 4..) != Some(&INDEX_MAGIC[..]) {
+        return Err(missing());
+    }
+    let payload_len = u32_at(bytes, end - 8).ok_or_else(missing)? as usize;
+    if payload_len > MAX_HEADER {
+        return Err(BundleError::Header(format!(
+            "the index frame claims {payload_len} bytes; at most {MAX_HEADER} are accepted"
+        )));
+    }
+    let start = end
+        .checked_sub(payload_len + 8)
+        .filter(|&s| s >= HEADER_LEN)
+        .ok_or_else(missing)?;
+    if u32_at(bytes, start) != Some(INDEX_FRAME_MAGIC)
+        || u32_at(bytes, start + 4) != Some(payload_len as u32)
+    {
+        return Err(missing());
+    }
+    let payload = &bytes[start + 8..end - 8];
+    let index_len = u32_at(payload, 0).ok_or_else(missing)? as usize;
     let index = payload
-        .get(12..12 + index_len)
-        .ok_or_else(|| BundleError::Header("the index runs past the header".into()))?;
-    let at = 12 + index_len;
-    let sig_len =
-        u32_at(payload, at).ok_or_else(|| BundleError::Header("truncated".into()))? as usize;
+        .get(4..4 + index_len)
+        .ok_or_else(|| BundleError::Header("the index runs past its frame".into()))?;
+    let at = 4 + index_len;
+    let sig_len = u32_at(payload, at).ok_or_else(missing)? as usize;
     let sig = payload
         .get(at + 4..at + 4 + sig_len)
-        .ok_or_else(|| BundleError::Header("the signature runs past the header".into()))?;
+        .ok_or_else(|| BundleError::Header("the signature runs past its frame".into()))?;
     if at + 4 + sig_len != payload.len() {
         return Err(BundleError::Header(
             "unexpected bytes after the signature".into(),
@@ -171,7 +187,8 @@ fn split_header(bytes: &[u8]) -> Result<Parts<'_>, BundleError> {
         version,
         index,
         signature: sig,
-        archive: &bytes[8 + frame_len..],
+        covered: &bytes[..start],
+        archive: &bytes[HEADER_LEN..start],
     })
 }
 

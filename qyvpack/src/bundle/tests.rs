@@ -155,14 +155,16 @@ fn assemble(
     key: Option<&Ed25519KeyPair>,
 ) -> Vec<u8> {
     let archive = zstd::stream::encode_all(tar, 3).unwrap();
+    let mut covered = header_frame(version).to_vec();
+    covered.extend_from_slice(&archive);
     let index = Index {
         format: version,
         name: "evil".into(),
         component: COMPONENT_PATH.into(),
         manifest: MANIFEST_PATH.into(),
         files,
-        archive_size: archive.len() as u64,
-        archive_sha256: hex(&Sha256::digest(&archive)),
+        archive_size: covered.len() as u64,
+        archive_sha256: hex(&Sha256::digest(&covered)),
     };
     let index_bytes = serde_json::to_vec(&index).unwrap();
     let sig = key
@@ -177,18 +179,8 @@ fn assemble(
             .unwrap()
         })
         .unwrap_or_default();
-    let mut payload = Vec::new();
-    payload.extend_from_slice(MAGIC);
-    payload.extend_from_slice(&version.to_le_bytes());
-    payload.extend_from_slice(&(index_bytes.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&index_bytes);
-    payload.extend_from_slice(&(sig.len() as u32).to_le_bytes());
-    payload.extend_from_slice(&sig);
-    let mut out = Vec::new();
-    out.extend_from_slice(&SKIPPABLE_FRAME_MAGIC.to_le_bytes());
-    out.extend_from_slice(&(payload.len() as u32).to_le_bytes());
-    out.extend_from_slice(&payload);
-    out.extend_from_slice(&archive);
+    let mut out = covered;
+    out.extend_from_slice(&index_frame(&index_bytes, &sig));
     out
 }
 
@@ -222,7 +214,7 @@ fn the_hand_built_base_is_accepted() {
     let k = key();
     assert!(
         read(
-            &assemble(1, files, &tar_of(&raw), Some(&k)),
+            &assemble(FORMAT_VERSION, files, &tar_of(&raw), Some(&k)),
             ReadLimits::default()
         )
         .is_ok()
@@ -249,10 +241,10 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
         raw.push(file(path, b"x"));
         files.push(entry_for(path, b"x"));
         files.sort_by(|a, b| a.path.cmp(&b.path));
-        check(path, assemble(1, files, &tar_of(&raw), k), why);
+        check(path, assemble(FORMAT_VERSION, files, &tar_of(&raw), k), why);
         let (mut raw, files) = base();
         raw.insert(0, file(path, b"x"));
-        check(path, assemble(1, files, &tar_of(&raw), k), why);
+        check(path, assemble(FORMAT_VERSION, files, &tar_of(&raw), k), why);
     }
     // Links and devices, even where the index lists a regular file of that name.
     for (kind, word) in [
@@ -269,14 +261,18 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
             mode: FILE_MODE,
         });
         files.push(entry_for("models/x", b""));
-        check(word, assemble(1, files, &tar_of(&raw), k), word);
+        check(
+            word,
+            assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
+            word,
+        );
     }
     // A duplicate entry.
     let (mut raw, files) = base();
     raw.push(file("manifest.qyv", MANIFEST));
     check(
         "duplicate",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "appears twice",
     );
     // Oversized: the index admits it.
@@ -286,7 +282,7 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
     files.push(entry_for("models/big", &big));
     check(
         "oversized",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "unpacks to more than",
     );
     // A decompression bomb the index lies about: 2 MiB of zeros declared as 10 bytes.
@@ -295,31 +291,42 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
     files.push(entry_for("models/bomb", &big[..10]));
     check(
         "bomb",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "size 2097152 where the index says 10",
     );
-    // Truncated.
+    // Truncated: the end (and with it the index) cut off, or bytes missing inside.
     let (raw, files) = base();
-    let whole = assemble(1, files, &tar_of(&raw), k);
+    let whole = assemble(FORMAT_VERSION, files, &tar_of(&raw), k);
     check(
         "truncated",
         whole[..whole.len() - 7].to_vec(),
-        "altered or truncated",
+        "no index frame at the end",
     );
-    check("truncated header", whole[..20].to_vec(), "damaged header");
+    let mut holed = whole[..40].to_vec();
+    holed.extend_from_slice(&whole[47..]);
+    check(
+        "bytes missing",
+        holed,
+        "the archive does not match the index's digest",
+    );
+    check(
+        "truncated header",
+        whole[..14].to_vec(),
+        "damaged header: truncated",
+    );
     // Unknown version.
     let (raw, files) = base();
     check(
         "version",
-        assemble(2, files, &tar_of(&raw), k),
-        "format version 2",
+        assemble(FORMAT_VERSION + 1, files, &tar_of(&raw), k),
+        &format!("format version {}", FORMAT_VERSION + 1),
     );
     // An entry the index does not cover.
     let (mut raw, files) = base();
     raw.push(file("models/extra", b"x"));
     check(
         "not covered",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "not in the signed index",
     );
     // A listed file missing from the archive.
@@ -327,7 +334,7 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
     files.push(entry_for("models/gone", b"x"));
     check(
         "missing",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "missing from the archive",
     );
     // A valid signature over a different manifest.
@@ -336,7 +343,7 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
     raw[1] = file("manifest.qyv", b"name: evil\nentrypoint: app.wasm\n");
     check(
         "other manifest",
-        assemble(1, files, &tar_of(&raw), k),
+        assemble(FORMAT_VERSION, files, &tar_of(&raw), k),
         "does not match its digest",
     );
     // Not a bundle at all.
@@ -356,7 +363,7 @@ fn hostile_bundles_are_refused_each_with_its_own_message() {
 #[test]
 fn a_signature_by_one_key_does_not_verify_under_another() {
     let (raw, files) = base();
-    let mut bytes = assemble(1, files, &tar_of(&raw), Some(&key()));
+    let mut bytes = assemble(FORMAT_VERSION, files, &tar_of(&raw), Some(&key()));
     // Swap in another public key: the signature no longer verifies.
     let other = key();
     use base64::Engine as _;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use sha2::{Digest, Sha256};
+use sha2::Digest;
 
 use super::*;
 
@@ -122,39 +122,6 @@ pub fn pack(
         source: e,
     };
 
-    // The header holds the archive's digest but precedes it: room for the longest index these
-    // files can have is left first, the archive is written after it, then the index (padded
-    // with spaces to that length) and the signature go into the room.
-    let index_room = serde_json::to_vec(&Index {
-        format: FORMAT_VERSION,
-        name: input.name.clone(),
-        component: COMPONENT_PATH.into(),
-        manifest: MANIFEST_PATH.into(),
-        files: entries
-            .iter()
-            .zip(&sizes)
-            .map(|((path, _), &size)| FileEntry {
-                path: path.clone(),
-                mode: FILE_MODE,
-                size,
-                sha256: "0".repeat(64),
-            })
-            .collect(),
-        archive_size: u64::MAX,
-        archive_sha256: "0".repeat(64),
-    })
-    .expect("index serializes")
-    .len();
-    let sig_len = key.map_or(0, |_| signature_json(&[0; 32], &[0; 64]).len());
-    let payload_len = 16 + index_room + sig_len;
-    if payload_len > MAX_HEADER {
-        return Err(BundleError::IndexTooLarge {
-            files: entries.len(),
-            bytes: payload_len,
-        });
-    }
-    let header_len = 8 + payload_len as u64;
-
     let tmp = tempfile::Builder::new()
         .prefix(".qyvbin-")
         .tempfile_in(&dir)
@@ -162,14 +129,17 @@ pub fn pack(
             "cannot create a temporary file in {}",
             dir.display()
         )))?;
-    let (files, archive_size, archive_sha256) = {
-        let mut file = tmp.as_file();
-        std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_len)).map_err(w)?;
+    // One pass: the header frame and the archive go through one digest (the index's
+    // `archive_sha256`), which then continues over the index frame into the bundle's own.
+    let (files, archive_size, mut digest) = {
         let mut archive_sink = HashingWriter {
-            inner: std::io::BufWriter::with_capacity(IO_BUFFER, file),
+            inner: std::io::BufWriter::with_capacity(IO_BUFFER, tmp.as_file()),
             hasher: BackgroundSha256::spawn(),
             written: 0,
         };
+        archive_sink
+            .write_all(&header_frame(FORMAT_VERSION))
+            .map_err(w)?;
         let mut encoder = zstd::stream::Encoder::new(&mut archive_sink, input.level).map_err(w)?;
         let workers = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
@@ -242,8 +212,9 @@ pub fn pack(
             written: archive_size,
         } = archive_sink;
         drop(inner);
-        (files, archive_size, hasher.finish())
+        (files, archive_size, hasher.finish_state())
     };
+    let archive_sha256 = hex(&digest.clone().finalize());
 
     let index = Index {
         format: FORMAT_VERSION,
@@ -254,49 +225,24 @@ pub fn pack(
         archive_size,
         archive_sha256,
     };
-    let mut index_bytes = serde_json::to_vec(&index).expect("index serializes");
-    debug_assert!(index_bytes.len() <= index_room);
-    index_bytes.resize(index_room, b' ');
+    let index_bytes = serde_json::to_vec(&index).expect("index serializes");
     let sig_bytes = key
         .map(|k| {
             let sig = k.sign(&signed_message(FORMAT_VERSION, &index_bytes));
             signature_json(k.public_key().as_ref(), sig.as_ref())
         })
         .unwrap_or_default();
-    debug_assert_eq!(sig_bytes.len(), sig_len);
-
-    // The header, in a skippable frame.
-    let mut header = Vec::with_capacity(header_len as usize);
-    header.extend_from_slice(&SKIPPABLE_FRAME_MAGIC.to_le_bytes());
-    header.extend_from_slice(&(payload_len as u32).to_le_bytes());
-    header.extend_from_slice(MAGIC);
-    header.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header.extend_from_slice(&(index_bytes.len() as u32).to_le_bytes());
-    header.extend_from_slice(&index_bytes);
-    header.extend_from_slice(&(sig_bytes.len() as u32).to_le_bytes());
-    header.extend_from_slice(&sig_bytes);
-    debug_assert_eq!(header.len() as u64, header_len);
-    {
-        use std::os::unix::fs::FileExt;
-        tmp.as_file().write_all_at(&header, 0).map_err(w)?;
+    let frame = index_frame(&index_bytes, &sig_bytes);
+    if frame.len() - 8 > MAX_HEADER {
+        return Err(BundleError::IndexTooLarge {
+            files: index.files.len(),
+            bytes: frame.len() - 8,
+        });
     }
-    // The bundle's own digest: the header, then the archive read back (from the page cache).
-    let mut hasher = Sha256::new();
-    hasher.update(&header);
-    let mut buf = vec![0u8; IO_BUFFER];
-    let mut file = tmp.as_file();
-    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(header_len)).map_err(w)?;
-    loop {
-        let n = match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(w(e)),
-        };
-        hasher.update(&buf[..n]);
-    }
-    let sha256 = hex(&hasher.finalize());
-    let size = header_len + archive_size;
+    (&mut tmp.as_file()).write_all(&frame).map_err(w)?;
+    digest.update(&frame);
+    let sha256 = hex(&digest.finalize());
+    let size = archive_size + frame.len() as u64;
     // Temporary files are private (0600); a bundle is meant to be shared.
     #[cfg(unix)]
     {
