@@ -188,12 +188,7 @@ impl Toolchain for AssemblyScript {
 }
 
 fn output(wasm: PathBuf, name: String) -> CompileOutput {
-    CompileOutput {
-        wasm,
-        name,
-        target: "wasm32-wasi (asc + wasi-shim)".into(),
-        notes: Vec::new(),
-    }
+    CompileOutput::new(wasm, name, "wasm32-wasi (asc + wasi-shim)")
 }
 
 #[cfg(test)]

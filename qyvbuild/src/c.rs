@@ -102,12 +102,7 @@ impl Toolchain for C {
             ),
         );
         if tools::up_to_date(&out, &digest) {
-            return Ok(CompileOutput {
-                wasm: out,
-                name,
-                target: "wasm32-wasi (zig cc)".into(),
-                notes: Vec::new(),
-            });
+            return Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)"));
         }
         let debug = request.profile.as_deref() == Some("debug");
         let compat = c_compat::prepare(&zig, progress)?;
@@ -133,11 +128,6 @@ impl Toolchain for C {
         tools::record_sources(&out, &digest)
             .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
         let notes = c_compat::report_stubs(&out, progress);
-        Ok(CompileOutput {
-            wasm: out,
-            name,
-            target: "wasm32-wasi (zig cc)".into(),
-            notes,
-        })
+        Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)").with_notes(notes))
     }
 }

@@ -199,7 +199,7 @@ pub fn prepare(zig: &Path, progress: &Progress) -> Result<Compat, BuildError> {
         }
         format!("{:x}", h.finalize())
     };
-    let root = tools::cache_dir()
+    let root = qyvpack::dirs::cache_dir()
         .unwrap_or_else(std::env::temp_dir)
         .join("c-compat");
     let dir = root.join(&key[..16]);

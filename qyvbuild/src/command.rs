@@ -85,11 +85,6 @@ impl Toolchain for BuildCommand {
             )));
         }
         let notes = c_compat::report_stubs(&wasm, progress);
-        Ok(CompileOutput {
-            wasm,
-            name: tools::dir_name(dir),
-            target: "build.command".into(),
-            notes,
-        })
+        Ok(CompileOutput::new(wasm, tools::dir_name(dir), "build.command").with_notes(notes))
     }
 }

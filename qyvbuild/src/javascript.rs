@@ -171,7 +171,7 @@ impl Toolchain for JavaScript {
         );
         let target_name = format!("wasi:cli/command@{} (componentize-js)", wit::WASI_VERSION);
         if tools::up_to_date(&out, &digest) {
-            return Ok(output(out, name, target_name));
+            return Ok(CompileOutput::new(out, name, target_name));
         }
         let driver = target.join("componentize.mjs");
         std::fs::write(&driver, DRIVER)
@@ -189,15 +189,6 @@ impl Toolchain for JavaScript {
         tools::run_tool(cmd, "componentize-js", progress)?;
         tools::record_sources(&out, &digest)
             .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
-        Ok(output(out, name, target_name))
-    }
-}
-
-fn output(wasm: PathBuf, name: String, target: String) -> CompileOutput {
-    CompileOutput {
-        wasm,
-        name,
-        target,
-        notes: Vec::new(),
+        Ok(CompileOutput::new(out, name, target_name))
     }
 }

@@ -200,10 +200,5 @@ impl Toolchain for Kotlin {
 }
 
 fn output(wasm: PathBuf, name: String) -> CompileOutput {
-    CompileOutput {
-        wasm,
-        name,
-        target: "wasm-wasi (kotlinc-wasm, wasm GC)".into(),
-        notes: Vec::new(),
-    }
+    CompileOutput::new(wasm, name, "wasm-wasi (kotlinc-wasm, wasm GC)")
 }

@@ -248,15 +248,12 @@ fn output(
     match programs.as_slice() {
         [one] => {
             let notes = c_compat::report_stubs(one, progress);
-            Ok(CompileOutput {
-                wasm: one.clone(),
-                name: one
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| tools::dir_name(dir)),
-                target: format!("wasm32-wasi ({tool} with zig cc)"),
-                notes,
-            })
+            let name = one
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_else(|| tools::dir_name(dir));
+            let target = format!("wasm32-wasi ({tool} with zig cc)");
+            Ok(CompileOutput::new(one.clone(), name, target).with_notes(notes))
         }
         [] => Err(BuildError::Project(format!(
             "{tool} succeeded but wrote no wasm program (a module exporting `_start` or \

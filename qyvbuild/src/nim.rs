@@ -225,10 +225,5 @@ impl Toolchain for Nim {
 }
 
 fn output(wasm: PathBuf, name: String) -> CompileOutput {
-    CompileOutput {
-        wasm,
-        name,
-        target: "wasm32-wasi (nim + clang)".into(),
-        notes: Vec::new(),
-    }
+    CompileOutput::new(wasm, name, "wasm32-wasi (nim + clang)")
 }

@@ -122,6 +122,24 @@ pub struct CompileOutput {
     pub notes: Vec<String>,
 }
 
+impl CompileOutput {
+    /// An output with no notes.
+    pub fn new(wasm: PathBuf, name: String, target: impl Into<String>) -> CompileOutput {
+        CompileOutput {
+            wasm,
+            name,
+            target: target.into(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// With these notes.
+    pub fn with_notes(mut self, notes: Vec<String>) -> CompileOutput {
+        self.notes = notes;
+        self
+    }
+}
+
 /// Errors of a build.
 #[derive(Debug, thiserror::Error)]
 pub enum BuildError {

@@ -62,18 +62,6 @@ pub fn qyv_tools_dir() -> PathBuf {
     home.join(".local/share/qyv/tools")
 }
 
-/// qyv's cache directory: `$QYV_CACHE_DIR`, else `$XDG_CACHE_HOME/qyv`, else `~/.cache/qyv`
-/// (the same place `qyv run` keeps compiled code).
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("QYV_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("qyv"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/qyv"))
-}
-
 /// The first line a program prints (stdout, else stderr) for `args`, if it runs and succeeds.
 pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;

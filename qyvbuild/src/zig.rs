@@ -74,12 +74,7 @@ impl Toolchain for Zig {
         );
         let single = target_dir.join(format!("{name}.core.wasm"));
         if root_source(dir).is_some() && tools::up_to_date(&single, &digest) {
-            return Ok(CompileOutput {
-                wasm: single,
-                name,
-                target: "wasm32-wasi (zig)".into(),
-                notes: Vec::new(),
-            });
+            return Ok(CompileOutput::new(single, name, "wasm32-wasi (zig)"));
         }
         let mut cmd = Command::new(zig);
         cmd.current_dir(dir);
@@ -126,11 +121,6 @@ impl Toolchain for Zig {
         } else {
             out
         };
-        Ok(CompileOutput {
-            wasm: out,
-            name,
-            target: "wasm32-wasi (zig)".into(),
-            notes: Vec::new(),
-        })
+        Ok(CompileOutput::new(out, name, "wasm32-wasi (zig)"))
     }
 }

@@ -185,15 +185,8 @@ impl TrustStore {
     /// `$QYV_CONFIG_DIR/trusted`, else `$XDG_CONFIG_HOME/qyv/trusted`, else
     /// `~/.config/qyv/trusted`.
     pub fn default_location() -> Option<TrustStore> {
-        let base = if let Some(d) = std::env::var_os("QYV_CONFIG_DIR") {
-            PathBuf::from(d)
-        } else if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
-            PathBuf::from(d).join("qyv")
-        } else {
-            PathBuf::from(std::env::var_os("HOME")?).join(".config/qyv")
-        };
         Some(TrustStore {
-            dir: base.join("trusted"),
+            dir: crate::dirs::config_dir()?.join("trusted"),
         })
     }
 

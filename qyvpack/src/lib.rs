@@ -3,6 +3,7 @@
 
 pub mod bundle;
 pub mod digest;
+pub mod dirs;
 pub mod files;
 pub mod keys;
 pub mod manifest;

@@ -6,16 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// The cache directory: `$QYV_CACHE_DIR`, else `$XDG_CACHE_HOME/qyv`, else `~/.cache/qyv`.
-pub fn cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("QYV_CACHE_DIR") {
-        return Some(PathBuf::from(dir));
-    }
-    if let Some(dir) = std::env::var_os("XDG_CACHE_HOME").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir).join("qyv"));
-    }
-    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/qyv"))
-}
+pub use qyvpack::dirs::cache_dir;
 
 /// Records of one kind (`digests`, `inspect`, ...) under a cache directory.
 pub struct Memo {
