@@ -188,6 +188,81 @@ fn altered_bundles_never_run() {
 }
 
 #[test]
+fn a_bundle_verified_before_starts_from_the_cache_until_it_changes() {
+    let env = Env::new();
+    let dir = env.path("code");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        rust_fixture("probe", "wasm32-wasip2"),
+        dir.join("probe.wasm"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("code.qyv"), "name: code\nentrypoint: probe.wasm\n").unwrap();
+    keygen(&env, "ci");
+    env.qyv(&["trust", "add", "ci.pub"]);
+    let o = env.qyv(&[
+        "pack",
+        "-q",
+        "code",
+        "--sign",
+        "ci.key",
+        "-o",
+        "code.qyvbin",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let run = || env.qyv(&["run", "-q", "code.qyvbin", "--", "argv"]);
+    let count = |d: &str| {
+        std::fs::read_dir(env.path(d))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    };
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(count("cache/bundles"), 1, "the verified bundle is recorded");
+    assert_eq!(
+        count("cache/verified"),
+        2,
+        "its component is kept, with a checksum"
+    );
+    let first = stdout(&o);
+    assert!(first.contains("argv"), "{first}");
+    // Again: from the record, the same output.
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), first);
+    // Changed in place (same size): verified in full again, and refused.
+    let good = std::fs::read(env.path("code.qyvbin")).unwrap();
+    let mut bad = good.clone();
+    let mid = bad.len() / 2;
+    bad[mid] ^= 0x20;
+    std::fs::write(env.path("code.qyvbin"), &bad).unwrap();
+    let o = run();
+    assert_eq!(o.status.code(), Some(125), "an altered bundle ran");
+    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    // Restored, with the kept component damaged: the damage is noticed, the bundle is
+    // verified in full and runs.
+    std::fs::write(env.path("code.qyvbin"), &good).unwrap();
+    for entry in std::fs::read_dir(env.path("cache/verified"))
+        .unwrap()
+        .flatten()
+    {
+        if entry.path().extension().is_some_and(|e| e == "wasm") {
+            let mut blob = std::fs::read(entry.path()).unwrap();
+            let last = blob.len() - 1;
+            blob[last] ^= 1;
+            std::fs::write(entry.path(), blob).unwrap();
+        }
+    }
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), first);
+    let o = run();
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(stdout(&o), first);
+}
+
+#[test]
 fn unsigned_and_wrong_key_bundles_are_refused_unless_asked() {
     let env = Env::new();
     env.project();

@@ -99,7 +99,8 @@ fn checksum(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// Removes every cached artifact and remembered fact (digests, validations); returns
+/// Removes every cached artifact and remembered fact (digests, validations, verified
+/// bundles); returns
 /// (files, bytes) removed.
 pub fn clean() -> std::io::Result<(u64, u64)> {
     let Some(root) = cache_dir() else {
@@ -107,7 +108,7 @@ pub fn clean() -> std::io::Result<(u64, u64)> {
     };
     let mut files = 0;
     let mut bytes = 0;
-    for kind in ["compiled", "digests", "inspect"] {
+    for kind in ["compiled", "digests", "inspect", "bundles", "verified"] {
         match std::fs::read_dir(root.join(kind)) {
             Ok(entries) => {
                 for entry in entries {

@@ -7,6 +7,7 @@
 pub mod grants;
 pub mod inspect;
 pub mod memo;
+pub mod verified;
 
 #[cfg(feature = "run")]
 pub mod app;

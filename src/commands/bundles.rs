@@ -1,6 +1,5 @@
 //! What the bundle commands share: who signed a bundle, and whether qyv accepts that.
 
-use qyvpack::bundle::Bundle;
 use qyvpack::keys::{self, PublicKey, TrustStore};
 
 /// A verified bundle's signer, judged against the trust store or an expected key.
@@ -26,8 +25,8 @@ impl Signer {
     }
 }
 
-pub fn signer(bundle: &Bundle, expected: Option<&PublicKey>) -> Signer {
-    let Some(key) = bundle.signer else {
+pub fn signer(signer: Option<[u8; 32]>, expected: Option<&PublicKey>) -> Signer {
+    let Some(key) = signer else {
         return Signer::Unsigned;
     };
     if let Some(k) = expected {

@@ -106,7 +106,7 @@ fn invalid(name: &str, err: &dyn std::fmt::Display, json: bool) -> i32 {
 }
 
 fn signer_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
-    let signer = super::bundles::signer(b, None);
+    let signer = super::bundles::signer(b.signer, None);
     serde_json::json!({
         "signed": b.signer.is_some(),
         "fingerprint": b.signer.map(|k| qyvpack::keys::fingerprint(&k)),
@@ -143,7 +143,7 @@ fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
         human(b.compressed_size),
         human(b.unpacked_size()),
     );
-    let signer = super::bundles::signer(b, None);
+    let signer = super::bundles::signer(b.signer, None);
     let _ = writeln!(out, "  signature    {}", signer.describe());
     let _ = writeln!(out, "files ({})", b.index.files.len());
     for f in &b.index.files {

@@ -253,13 +253,16 @@ fn prepare_bundle(
     inv: &Invocation,
 ) -> Result<(Prepared, Option<String>), String> {
     let name = path.display();
-    let mut bundle = qyvpack::bundle::read(bytes, Default::default())
-        .map_err(|e| format!("{name} refused: {e}"))?;
+    let refused = |e: qyvpack::bundle::BundleError| format!("{name} refused: {e}");
+    let limits = Default::default();
+    // The signature and the signer first: an untrusted bundle is refused before its archive
+    // is even read.
+    let signed = qyvpack::bundle::read_index(bytes, limits).map_err(refused)?;
     let expected = match &opts.key {
         Some(k) => Some(qyvpack::keys::PublicKey::load(k).map_err(|e| e.to_string())?),
         None => None,
     };
-    let signer = super::bundles::signer(&bundle, expected.as_ref());
+    let signer = super::bundles::signer(signed.signer, expected.as_ref());
     match &signer {
         super::bundles::Signer::Unsigned if !opts.allow_unsigned => {
             return Err(format!(
@@ -278,6 +281,33 @@ fn prepare_bundle(
         }
         _ => {}
     }
+    // The archive: verified in full, unless this very file was (see runner::verified).
+    let verified = (!opts.no_cache)
+        .then(runner::verified::Verified::new)
+        .flatten();
+    let recalled = verified
+        .as_ref()
+        .and_then(|v| v.recall(path, bytes.len(), &signed));
+    let mut bundle = match recalled {
+        Some(r) => qyvpack::bundle::Bundle {
+            files: [
+                (signed.index.manifest.clone(), r.manifest),
+                (signed.index.component.clone(), r.component),
+            ]
+            .into(),
+            version: signed.version,
+            signer: signed.signer,
+            compressed_size: bytes.len() as u64,
+            index: signed.index,
+        },
+        None => {
+            let bundle = qyvpack::bundle::read(bytes, limits).map_err(refused)?;
+            if let Some(v) = &verified {
+                v.remember(path, &signed.index_bytes, &bundle);
+            }
+            bundle
+        }
+    };
     let text = String::from_utf8_lossy(bundle.manifest_text()).into_owned();
     let shown = PathBuf::from(format!("{name}!{}", qyvpack::bundle::MANIFEST_PATH));
     let m = manifest::parse(&text, &shown).map_err(|e| format!("{}:\n\n{e}", shown.display()))?;

@@ -53,7 +53,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
-    let signer = bundles::signer(&bundle, expected.as_ref());
+    let signer = bundles::signer(bundle.signer, expected.as_ref());
     let (code, line) = match &signer {
         Signer::Trusted(k) => (
             exit::OK,

@@ -70,16 +70,27 @@ impl Bundle {
     }
 }
 
-/// Reads and verifies a bundle held in memory.
-pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
-    let Parts {
-        version,
-        index: index_bytes,
-        signature: sig_bytes,
-        covered,
-        archive,
-    } = split_header(bytes)?;
-    let index: Index = serde_json::from_slice(index_bytes)
+/// A bundle's index, its signature checked, its archive not yet read.
+#[derive(Debug, Clone)]
+pub struct SignedIndex {
+    pub version: u32,
+    pub index: Index,
+    /// The index exactly as stored (what the signature covers).
+    pub index_bytes: Vec<u8>,
+    /// The signer's public key, when signed (the signature is valid).
+    pub signer: Option<[u8; 32]>,
+}
+
+/// Reads a bundle's header and index frame and checks the signature, without touching the
+/// archive: enough to decide whether to trust it, not to use it.
+pub fn read_index(bytes: &[u8], limits: ReadLimits) -> Result<SignedIndex, BundleError> {
+    let parts = split_header(bytes)?;
+    parse_index(&parts, limits)
+}
+
+fn parse_index(parts: &Parts<'_>, limits: ReadLimits) -> Result<SignedIndex, BundleError> {
+    let version = parts.version;
+    let index: Index = serde_json::from_slice(parts.index)
         .map_err(|e| BundleError::Index(format!("not valid index JSON: {e}")))?;
     if index.format != version {
         return Err(BundleError::Index(format!(
@@ -88,12 +99,31 @@ pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
         )));
     }
     check_index(&index, limits)?;
-
-    let signer = if sig_bytes.is_empty() {
+    let signer = if parts.signature.is_empty() {
         None
     } else {
-        Some(verify_signature(version, index_bytes, sig_bytes)?)
+        Some(verify_signature(version, parts.index, parts.signature)?)
     };
+    Ok(SignedIndex {
+        version,
+        index,
+        index_bytes: parts.index.to_vec(),
+        signer,
+    })
+}
+
+/// Reads and verifies a bundle held in memory.
+pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
+    let parts = split_header(bytes)?;
+    let SignedIndex {
+        version,
+        index,
+        signer,
+        ..
+    } = parse_index(&parts, limits)?;
+    let Parts {
+        covered, archive, ..
+    } = parts;
 
     if covered.len() as u64 != index.archive_size {
         return Err(BundleError::ArchiveDigest);

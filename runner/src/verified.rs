@@ -1,0 +1,145 @@
+//! Bundles verified before, remembered so that a warm `qyv run app.qyvbin` does not verify
+//! and decompress the same, unchanged file again.
+//!
+//! After a full verification, qyv records against the bundle file's identity (see
+//! [`crate::memo`]) the sha256 of its signed index and its manifest, and keeps the verified
+//! component under the cache directory by its sha256, with a checksum. Next time, the
+//! header and index frame are read again and the signature checked again; the archive is not
+//! read when the file's identity and its index's digest still match the record, the manifest
+//! recorded still has the digest the signed index gives it, and the kept component is
+//! intact. A changed bundle (any write changes its identity) is verified in full. The cache
+//! is trusted as the compile cache is: whoever can write there can already replace compiled
+//! code. Bundles with models or assets are always read in full.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use qyvpack::bundle::{Bundle, Index, SignedIndex};
+use qyvpack::digest::sha256_hex;
+
+use crate::memo::{Memo, write_atomically};
+
+/// The records and the kept components.
+pub struct Verified {
+    memo: Memo,
+    blobs: PathBuf,
+}
+
+/// What a record gives back.
+pub struct Recalled {
+    pub manifest: Vec<u8>,
+    pub component: Vec<u8>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Record {
+    index_sha256: String,
+    manifest: String,
+}
+
+impl Verified {
+    /// Under the cache directory; `None` without one.
+    pub fn new() -> Option<Verified> {
+        let root = crate::memo::cache_dir()?;
+        Some(Verified::in_dir(&root))
+    }
+
+    pub fn in_dir(root: &Path) -> Verified {
+        Verified {
+            memo: Memo::in_dir(root.join("bundles")),
+            blobs: root.join("verified"),
+        }
+    }
+
+    /// Records a bundle that was just verified in full (best effort).
+    pub fn remember(&self, path: &Path, index_bytes: &[u8], bundle: &Bundle) {
+        if !only_code(&bundle.index) {
+            return;
+        }
+        let (Some(component), Some(entry), Ok(manifest)) = (
+            bundle.files.get(&bundle.index.component),
+            bundle.entry(&bundle.index.component),
+            std::str::from_utf8(bundle.manifest_text()),
+        ) else {
+            return;
+        };
+        if self.store_blob(&entry.sha256, component).is_err() {
+            return;
+        }
+        let record = Record {
+            index_sha256: sha256_hex(index_bytes),
+            manifest: manifest.to_string(),
+        };
+        if let Ok(text) = serde_json::to_string(&record) {
+            self.memo.remember(path, &text);
+        }
+    }
+
+    /// The manifest and component of a bundle verified before, if `path` is still that file.
+    pub fn recall(&self, path: &Path, file_len: usize, signed: &SignedIndex) -> Option<Recalled> {
+        let index = &signed.index;
+        if !only_code(index) {
+            return None;
+        }
+        let record: Record = serde_json::from_str(&self.memo.recall(path, file_len)?).ok()?;
+        if record.index_sha256 != sha256_hex(&signed.index_bytes) {
+            return None;
+        }
+        let digest_of = |p: &str| index.files.iter().find(|f| f.path == p).map(|f| &f.sha256);
+        if digest_of(&index.manifest)? != &sha256_hex(record.manifest.as_bytes()) {
+            return None;
+        }
+        let component = self.load_blob(digest_of(&index.component)?)?;
+        Some(Recalled {
+            manifest: record.manifest.into_bytes(),
+            component,
+        })
+    }
+
+    fn blob_paths(&self, sha256: &str) -> (PathBuf, PathBuf) {
+        (
+            self.blobs.join(format!("{sha256}.wasm")),
+            self.blobs.join(format!("{sha256}.xxh3")),
+        )
+    }
+
+    fn store_blob(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let (blob, sum) = self.blob_paths(sha256);
+        if self.load_blob(sha256).is_some() {
+            return Ok(());
+        }
+        std::fs::create_dir_all(&self.blobs)?;
+        write_atomically(&self.blobs, &blob, bytes)?;
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
+        tmp.write_all(checksum(bytes).as_bytes())?;
+        tmp.persist(sum).map_err(|e| e.error)?;
+        Ok(())
+    }
+
+    /// A kept component, if present and intact (a damaged one is removed).
+    fn load_blob(&self, sha256: &str) -> Option<Vec<u8>> {
+        let (blob, sum) = self.blob_paths(sha256);
+        let expected = std::fs::read_to_string(&sum).ok()?;
+        let bytes = std::fs::read(&blob).ok()?;
+        if checksum(&bytes) == expected.trim() {
+            Some(bytes)
+        } else {
+            let _ = std::fs::remove_file(&blob);
+            let _ = std::fs::remove_file(&sum);
+            None
+        }
+    }
+}
+
+/// Whether a bundle holds only its component and manifest (models and assets are always
+/// read from the bundle itself).
+fn only_code(index: &Index) -> bool {
+    index
+        .files
+        .iter()
+        .all(|f| f.path == index.component || f.path == index.manifest)
+}
+
+fn checksum(bytes: &[u8]) -> String {
+    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
