@@ -17,7 +17,8 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// A spinner when stderr is a terminal (and `quiet` is off), hidden otherwise.
+    /// A spinner when stderr is a terminal (and `quiet` is off), hidden otherwise. Quiet
+    /// builds capture the tools' output and show it only if they fail.
     pub fn new(verbose: bool, quiet: bool) -> Self {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let bar = ProgressBar::new_spinner();
@@ -30,7 +31,7 @@ impl Progress {
         });
         Progress {
             bar,
-            capture: false,
+            capture: quiet,
             verbose,
             phase: RefCell::new(None),
         }
