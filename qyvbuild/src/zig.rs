@@ -52,10 +52,6 @@ impl Toolchain for Zig {
         request: &BuildRequest,
         progress: &Progress,
     ) -> Result<CompileOutput, BuildError> {
-        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::Zig,
-            missing: zig_missing(),
-        })?;
         let dir = &request.dir;
         let name = tools::dir_name(dir);
         let optimize = match request.profile.as_deref() {
@@ -76,6 +72,11 @@ impl Toolchain for Zig {
         if root_source(dir).is_some() && tools::up_to_date(&single, &digest) {
             return Ok(CompileOutput::new(single, name, "wasm32-wasi (zig)"));
         }
+        // Found only now: finding it asks python3 for its site-packages, which is slow.
+        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
+            language: Language::Zig,
+            missing: zig_missing(),
+        })?;
         let mut cmd = Command::new(zig);
         cmd.current_dir(dir);
         let out = match root_source(dir) {
