@@ -119,7 +119,8 @@ impl Toolchain for AssemblyScript {
             let node = tools::on_path("node")?;
             let out = Command::new(node).arg(asc).arg("--version").output().ok()?;
             let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-            (out.status.success() && !text.is_empty()).then_some(text)
+            let version = text.trim_start_matches("Version ").to_string();
+            (out.status.success() && !version.is_empty()).then(|| format!("asc {version}"))
         });
         ToolStatus {
             language: Language::AssemblyScript,

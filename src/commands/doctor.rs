@@ -35,13 +35,13 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         for s in &statuses {
             let state = if s.ready() { "ok" } else { "missing" };
             println!(
-                "{:<12} {:<8} {}",
+                "{:<14} {:<8} {}",
                 s.language.id(),
                 state,
                 s.version.as_deref().unwrap_or("not found")
             );
             for m in &s.missing {
-                println!("{:<12}          {} — install: {}", "", m.what, m.install);
+                println!("{:<14}          {} — install: {}", "", m.what, m.install);
             }
         }
     }
