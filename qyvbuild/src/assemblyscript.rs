@@ -181,9 +181,7 @@ impl Toolchain for AssemblyScript {
         .arg(out.strip_prefix(&dir).unwrap_or(&out));
         progress.phase("compiling");
         progress.detail("asc");
-        tools::run_tool(cmd, "asc", progress)?;
-        tools::record_sources(&out, &digest)
-            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        tools::run_and_record(cmd, "asc", progress, &out, &digest)?;
         Ok(output(out, name))
     }
 }

@@ -125,9 +125,7 @@ impl Toolchain for C {
         cmd.arg("-o").arg(&out);
         progress.phase("compiling");
         progress.detail("zig cc");
-        tools::run_tool(cmd, "zig cc", progress)?;
-        tools::record_sources(&out, &digest)
-            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        tools::run_and_record(cmd, "zig cc", progress, &out, &digest)?;
         let notes = c_compat::report_stubs(&out, progress);
         Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)").with_notes(notes))
     }

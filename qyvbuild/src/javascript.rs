@@ -186,9 +186,7 @@ impl Toolchain for JavaScript {
             .arg(&out);
         progress.phase("compiling");
         progress.detail("componentize-js");
-        tools::run_tool(cmd, "componentize-js", progress)?;
-        tools::record_sources(&out, &digest)
-            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        tools::run_and_record(cmd, "componentize-js", progress, &out, &digest)?;
         Ok(CompileOutput::new(out, name, target_name))
     }
 }

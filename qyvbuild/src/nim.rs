@@ -217,9 +217,7 @@ impl Toolchain for Nim {
         .arg(main.strip_prefix(dir).unwrap_or(&main));
         progress.phase("compiling");
         progress.detail("nim");
-        tools::run_tool(cmd, "nim", progress)?;
-        tools::record_sources(&out, &digest)
-            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        tools::run_and_record(cmd, "nim", progress, &out, &digest)?;
         Ok(output(out, name))
     }
 }

@@ -101,9 +101,7 @@ impl Toolchain for Python {
             .arg(&out);
         progress.phase("compiling");
         progress.detail("componentize-py");
-        tools::run_tool(cmd, "componentize-py", progress)?;
-        tools::record_sources(&out, &digest)
-            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
+        tools::run_and_record(cmd, "componentize-py", progress, &out, &digest)?;
         Ok(CompileOutput {
             wasm: out,
             name,

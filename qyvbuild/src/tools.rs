@@ -138,6 +138,19 @@ pub fn run_tool(mut cmd: Command, tool: &str, progress: &Progress) -> Result<(),
     })
 }
 
+/// Runs a compiler (see [`run_tool`]), then records the sources digest beside its output
+/// (see [`up_to_date`]).
+pub fn run_and_record(
+    cmd: Command,
+    tool: &str,
+    progress: &Progress,
+    out: &Path,
+    digest: &str,
+) -> Result<(), BuildError> {
+    run_tool(cmd, tool, progress)?;
+    record_sources(out, digest).map_err(|e| BuildError::io("cannot record the sources digest", e))
+}
+
 /// The files with one of `extensions` directly in `dir`, sorted.
 pub fn files_with_extension(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
