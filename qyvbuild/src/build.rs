@@ -9,7 +9,7 @@ use qyvpack::manifest;
 use crate::componentize::{self, AdapterKind};
 use crate::progress::Progress;
 use crate::toolchain::{BuildError, BuildRequest, Language, Toolchain};
-use crate::{toolchain_for, toolchains};
+use crate::{toolchains, toolchains_for};
 
 /// What the user asked on the command line, on top of the manifest's `build:` section.
 #[derive(Debug, Clone, Default)]
@@ -46,18 +46,21 @@ pub struct Built {
 
 /// Finds the toolchain for `dir`: the manifest's `language` when given, else detection.
 pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, BuildError> {
-    // A C project with its own Makefile or CMakeLists.txt is built by them.
-    if language.is_some_and(|l| l.eq_ignore_ascii_case("c"))
-        && let Some(tc) = toolchains().into_iter().find(|t| {
-            matches!(t.language(), Language::Make | Language::CMake) && t.detect(dir).is_some()
-        })
-    {
-        return Ok(tc);
-    }
-    if let Some(lang) = language
-        && let Some(tc) = toolchain_for(lang)
-    {
-        return Ok(tc);
+    // Among the manifest language's drivers, the one that recognises the directory (a C
+    // project with its own Makefile is built by it), else the language's own.
+    if let Some(lang) = language {
+        let mut candidates = toolchains_for(lang);
+        let pick = candidates
+            .iter()
+            .position(|t| t.detect(dir).is_some())
+            .or_else(|| {
+                candidates
+                    .iter()
+                    .position(|t| t.language().id() == lang.to_ascii_lowercase())
+            });
+        if let Some(i) = pick {
+            return Ok(candidates.swap_remove(i));
+        }
     }
     if let Some(tc) = toolchains().into_iter().find(|t| t.detect(dir).is_some()) {
         return Ok(tc);
@@ -145,18 +148,24 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
             (s.adapter.as_deref().and_then(adapter_from_name), true)
         }
         _ => {
-            let core = match source_language(toolchain.language()) {
-                Some(lang) if !componentize::is_component(&core)? => {
-                    componentize::record_language(&core, lang)?
-                }
-                _ => core,
-            };
-            let adapted = match toolchain.keeps_core_module() {
-                Some(_) if !componentize::is_component(&core)? => componentize::Componentized {
-                    bytes: core.clone(),
+            let adapted = if componentize::is_component(&core)? {
+                // A component passes through unchanged.
+                componentize::Componentized {
+                    bytes: core,
                     adapter: None,
-                },
-                _ => componentize::componentize(&core)?,
+                }
+            } else {
+                let core = match toolchain.language().producers_name() {
+                    Some(lang) => componentize::record_language(&core, lang)?,
+                    None => core,
+                };
+                match toolchain.keeps_core_module() {
+                    Some(_) => componentize::Componentized {
+                        bytes: core,
+                        adapter: None,
+                    },
+                    None => componentize::componentize(&core)?,
+                }
             };
             crate::output::write_atomically(&output, &adapted.bytes)
                 .map_err(|e| BuildError::io(format!("cannot write {}", output.display()), e))?;
@@ -185,29 +194,9 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
     })
 }
 
-/// The language name a core module's producers section gets when its compiler wrote none.
-fn source_language(language: Language) -> Option<&'static str> {
-    Some(match language {
-        Language::C | Language::Make | Language::CMake => "C",
-        Language::Zig => "Zig",
-        Language::Nim => "Nim",
-        Language::AssemblyScript => "AssemblyScript",
-        Language::Kotlin => "Kotlin",
-        Language::Go => "Go",
-        Language::Rust => "Rust",
-        Language::Python | Language::JavaScript | Language::Julia | Language::Command => {
-            return None;
-        }
-    })
-}
-
 /// The manifest written for a project that has none: nothing granted.
 pub fn default_manifest(name: &str, entrypoint: &str, language: Language) -> String {
-    // The source language: a Makefile or CMake project is C (or C++) to the manifest.
-    let language = match language {
-        Language::Make | Language::CMake => "c",
-        other => other.id(),
-    };
+    let language = language.manifest_language();
     format!(
         "# Written by `qyv build`. Grant only what the app needs: see docs/manifest.md.\n\
          name: {name}\n\

@@ -43,9 +43,12 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
     ]
 }
 
-/// The toolchain for a language id (`rust`, ...).
-pub fn toolchain_for(language: &str) -> Option<Box<dyn Toolchain>> {
+/// The toolchains for a manifest's `language:` (`rust`, ...), in detection order: for `c`,
+/// CMake, Make, then plain C sources.
+pub fn toolchains_for(language: &str) -> Vec<Box<dyn Toolchain>> {
+    let language = language.to_ascii_lowercase();
     toolchains()
         .into_iter()
-        .find(|t| t.language().id() == language.to_ascii_lowercase())
+        .filter(|t| t.language().manifest_language() == language)
+        .collect()
 }

@@ -28,7 +28,8 @@ pub enum Language {
 }
 
 impl Language {
-    /// The name used in manifests (`language:`) and on the command line (`--lang`).
+    /// The driver's name (`qyv build` and `qyv doctor` show it); for a source language, the
+    /// name used in manifests (`language:`) and on the command line (`--lang`).
     pub fn id(self) -> &'static str {
         match self {
             Language::Rust => "rust",
@@ -45,6 +46,32 @@ impl Language {
             Language::Julia => "julia",
             Language::Command => "command",
         }
+    }
+
+    /// The source language, as a manifest's `language:` names it: a Makefile or CMake
+    /// project is C (or C++) to the manifest.
+    pub fn manifest_language(self) -> &'static str {
+        match self {
+            Language::Make | Language::CMake => "c",
+            other => other.id(),
+        }
+    }
+
+    /// The language's name in a producers section (`language` field), for the compilers
+    /// that may leave none; `None` where the output is a component that names its own.
+    pub fn producers_name(self) -> Option<&'static str> {
+        Some(match self {
+            Language::C | Language::Make | Language::CMake => "C",
+            Language::Zig => "Zig",
+            Language::Nim => "Nim",
+            Language::AssemblyScript => "AssemblyScript",
+            Language::Kotlin => "Kotlin",
+            Language::Go => "Go",
+            Language::Rust => "Rust",
+            Language::Python | Language::JavaScript | Language::Julia | Language::Command => {
+                return None;
+            }
+        })
     }
 }
 
