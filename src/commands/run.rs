@@ -301,9 +301,11 @@ fn prepare_bundle(
             index: signed.index,
         },
         None => {
-            let bundle = qyvpack::bundle::read(bytes, limits).map_err(refused)?;
+            let index_bytes = signed.index_bytes.clone();
+            let bundle =
+                qyvpack::bundle::read_archive_of(bytes, signed, limits).map_err(refused)?;
             if let Some(v) = &verified {
-                v.remember(path, &signed.index_bytes, &bundle);
+                v.remember(path, &index_bytes, &bundle);
             }
             bundle
         }

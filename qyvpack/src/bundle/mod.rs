@@ -10,7 +10,7 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
-pub use read::{Bundle, ReadLimits, SignedIndex, read, read_index};
+pub use read::{Bundle, ReadLimits, SignedIndex, read, read_archive_of, read_index};
 pub use write::{PackFile, PackInput, Packed, pack};
 
 /// The format version this qyv writes and reads.

@@ -114,16 +114,34 @@ fn parse_index(parts: &Parts<'_>, limits: ReadLimits) -> Result<SignedIndex, Bun
 
 /// Reads and verifies a bundle held in memory.
 pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
-    let parts = split_header(bytes)?;
+    read_archive_of(bytes, read_index(bytes, limits)?, limits)
+}
+
+/// Finishes reading a bundle whose index [`read_index`] read from the same `bytes`: the
+/// archive's digest, every entry and every file's digest.
+pub fn read_archive_of(
+    bytes: &[u8],
+    signed: SignedIndex,
+    limits: ReadLimits,
+) -> Result<Bundle, BundleError> {
     let SignedIndex {
         version,
         index,
         signer,
-        ..
-    } = parse_index(&parts, limits)?;
+        index_bytes,
+    } = signed;
     let Parts {
-        covered, archive, ..
-    } = parts;
+        covered,
+        archive,
+        index: stored,
+        ..
+    } = split_header(bytes)?;
+    // The same bundle the index came from (a cheap check: the signature was checked on it).
+    if stored != index_bytes.as_slice() {
+        return Err(BundleError::Index(
+            "the index read before is not this bundle's".into(),
+        ));
+    }
 
     if covered.len() as u64 != index.archive_size {
         return Err(BundleError::ArchiveDigest);
