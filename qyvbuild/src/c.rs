@@ -30,6 +30,14 @@ pub(crate) fn zig_missing() -> Vec<Missing> {
     }]
 }
 
+/// zig, or the error saying how to install it, for a language built with it.
+pub(crate) fn require_zig(language: Language) -> Result<PathBuf, BuildError> {
+    zig().ok_or_else(|| BuildError::ToolchainMissing {
+        language,
+        missing: zig_missing(),
+    })
+}
+
 /// Whether zig is installed, for a language built with it; `label` names how it is used.
 pub(crate) fn zig_status(language: Language, label: &str) -> ToolStatus {
     let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
@@ -101,10 +109,7 @@ impl Toolchain for C {
             return Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)"));
         }
         // Found only now: finding it asks python3 for its site-packages, which is slow.
-        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::C,
-            missing: zig_missing(),
-        })?;
+        let zig = require_zig(Language::C)?;
         let debug = request.profile.as_deref() == Some("debug");
         let compat = c_compat::prepare(&zig, progress)?;
         let mut cmd = Command::new(&zig);

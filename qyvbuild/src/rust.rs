@@ -237,10 +237,13 @@ struct Unit {
 
 /// Reads the workspace with `cargo metadata --no-deps` (no network, no dependency resolution).
 fn metadata(dir: &Path, toolchain: Option<&str>) -> Result<Metadata, BuildError> {
+    let cargo = crate::rustup::cargo_for(dir, toolchain);
     let mut cmd = MetadataCommand::new();
-    cmd.manifest_path(dir.join("Cargo.toml")).no_deps();
-    if let Some(tc) = toolchain {
-        cmd.env("RUSTUP_TOOLCHAIN", tc);
+    cmd.cargo_path(&cargo.program)
+        .manifest_path(dir.join("Cargo.toml"))
+        .no_deps();
+    for (k, v) in cargo.env() {
+        cmd.env(k, v);
     }
     cmd.exec().map_err(|e| match e {
         cargo_metadata::Error::CargoMetadata { stderr } => BuildError::Project(format!(

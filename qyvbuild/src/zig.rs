@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::c::{zig, zig_missing, zig_status};
+use crate::c::{require_zig, zig_status};
 use crate::progress::Progress;
 use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
@@ -73,10 +73,7 @@ impl Toolchain for Zig {
             return Ok(CompileOutput::new(single, name, "wasm32-wasi (zig)"));
         }
         // Found only now: finding it asks python3 for its site-packages, which is slow.
-        let zig = zig().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::Zig,
-            missing: zig_missing(),
-        })?;
+        let zig = require_zig(Language::Zig)?;
         let mut cmd = Command::new(zig);
         cmd.current_dir(dir);
         let out = match root_source(dir) {
