@@ -36,10 +36,30 @@ impl BackgroundSha256 {
     }
 
     /// A buffer of `IO_BUFFER` bytes: one handed back, or a new one.
-    pub(super) fn buffer(&self) -> Vec<u8> {
+    fn buffer(&self) -> Vec<u8> {
         let mut buf = self.spare.try_recv().unwrap_or_default();
         buf.resize(IO_BUFFER, 0);
         buf
+    }
+
+    /// The next chunk of `reader` (up to `IO_BUFFER` bytes) in a reused buffer, `None` at
+    /// its end. Hand it back with [`update`](Self::update) once used.
+    pub(super) fn next_chunk(
+        &self,
+        reader: &mut impl std::io::Read,
+    ) -> std::io::Result<Option<Vec<u8>>> {
+        let mut buf = self.buffer();
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => return Ok(None),
+                Ok(n) => {
+                    buf.truncate(n);
+                    return Ok(Some(buf));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
     }
 
     pub(super) fn update(&self, chunk: Vec<u8>) {

@@ -442,15 +442,10 @@ fn read_archive(
             // Hashed on a helper thread as it is decompressed.
             let hasher = BackgroundSha256::spawn();
             let mut content = Vec::with_capacity(size as usize);
-            loop {
-                let mut chunk = hasher.buffer();
-                let n = match entry.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(damaged(e, limits)),
-                };
-                chunk.truncate(n);
+            while let Some(chunk) = hasher
+                .next_chunk(&mut entry)
+                .map_err(|e| damaged(e, limits))?
+            {
                 content.extend_from_slice(&chunk);
                 hasher.update(chunk);
             }

@@ -168,19 +168,14 @@ pub fn pack(
                 .take(size);
             let hasher = BackgroundSha256::spawn();
             let mut count = 0u64;
-            loop {
-                let mut buf = hasher.buffer();
-                let n = match reader.read(&mut buf) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(io(format!("cannot read {}", file.describe()))(e)),
-                };
-                buf.truncate(n);
-                encoder.write_all(&buf).map_err(w)?;
-                hasher.update(buf);
-                count += n as u64;
-                done += n as u64;
+            while let Some(chunk) = hasher
+                .next_chunk(&mut reader)
+                .map_err(io(format!("cannot read {}", file.describe())))?
+            {
+                encoder.write_all(&chunk).map_err(w)?;
+                count += chunk.len() as u64;
+                done += chunk.len() as u64;
+                hasher.update(chunk);
                 progress(done);
             }
             // A file that shrank while being read; one that grew is cut at `size` and caught by
