@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{qyv, rust_fixture};
+use common::{inspect_json, qyv, rust_fixture};
 
 struct Out {
     code: Option<i32>,
@@ -20,12 +20,6 @@ fn inspect(args: &[&str], file: &Path) -> Out {
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-fn inspect_json(file: &Path) -> serde_json::Value {
-    let out = inspect(&["--json"], file);
-    assert_eq!(out.code, Some(0), "{}", out.stderr);
-    serde_json::from_str(&out.stdout).expect("inspect --json prints JSON")
 }
 
 /// Writes `wat` compiled to wasm into a temp file.

@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{qyv, root};
+use common::{build_ok, inspect_json, qyv, root};
 
 /// The files below `dir`, by relative path, with their contents (build outputs left out).
 fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -58,12 +58,7 @@ fn build_and_run(lang: &str) -> serde_json::Value {
         tree(&dir) == tree(&root().join("examples").join(&name)),
         "examples/{name} differs from what `qyv new --lang {lang} {name}` writes"
     );
-    let out = qyv().arg("build").arg(&dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "qyv build {name} failed (toolchains come from scripts/install-toolchains.sh):\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_ok(&dir);
     let out = qyv()
         .args(["run", "-q"])
         .arg(&dir)
@@ -79,14 +74,7 @@ fn build_and_run(lang: &str) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(out.status.code(), Some(0));
-    let wasm = dir.join(format!("target/qyv/{name}.wasm"));
-    let out = qyv()
-        .arg("inspect")
-        .arg("--json")
-        .arg(&wasm)
-        .output()
-        .unwrap();
-    serde_json::from_slice(&out.stdout).unwrap()
+    inspect_json(&dir.join(format!("target/qyv/{name}.wasm")))
 }
 
 #[test]
@@ -113,18 +101,8 @@ fn a_go_reactor_builds_as_c_shared_and_exports_its_functions() {
         "name: adder\nentrypoint: target/qyv/adder.wasm\nlanguage: go\ntype: reactor\n",
     )
     .unwrap();
-    let out = qyv().arg("build").arg(&dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let out = qyv()
-        .args(["inspect", "--json"])
-        .arg(dir.join("target/qyv/adder.wasm"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    build_ok(&dir);
+    let v = inspect_json(&dir.join("target/qyv/adder.wasm"));
     assert_eq!(v["kind"], "core-module");
     assert_eq!(v["module"]["wasi"]["shape"], "reactor");
     let exports: Vec<&str> = v["module"]["exports"]
@@ -232,12 +210,7 @@ fn build_command_runs_with_the_wasm_c_toolchain_and_its_output_is_adapted() {
         "name: made\nentrypoint: target/qyv/made.wasm\npermissions:\n  env: [GREETING]\nbuild:\n  command: make\n  output: app.wasm\n",
     )
     .unwrap();
-    let out = qyv().arg("build").arg(&dir).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    build_ok(&dir);
     let out = qyv()
         .args(["run", "-q"])
         .arg(&dir)
@@ -251,12 +224,7 @@ fn build_command_runs_with_the_wasm_c_toolchain_and_its_output_is_adapted() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = qyv()
-        .args(["inspect", "--json"])
-        .arg(dir.join("target/qyv/made.wasm"))
-        .output()
-        .unwrap();
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v = inspect_json(&dir.join("target/qyv/made.wasm"));
     assert_eq!(v["adapter"], "wasi_snapshot_preview1 command 48.0.8");
 
     // A command that writes nothing at build.output is a clear error.

@@ -110,3 +110,31 @@ pub fn copy_dir(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `qyv build DIR`, which must succeed; returns what it printed on stderr.
+pub fn build_ok(dir: &Path) -> String {
+    let out = qyv().arg("build").arg(dir).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "qyv build {} failed (toolchains come from scripts/install-toolchains.sh):\n{stderr}",
+        dir.display()
+    );
+    stderr
+}
+
+/// `qyv inspect --json FILE`, which must succeed, parsed.
+pub fn inspect_json(file: &Path) -> serde_json::Value {
+    let out = qyv()
+        .args(["inspect", "--json"])
+        .arg(file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
+}
