@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 
-pub use crate::memo::cache_dir;
+use qyvpack::dirs::cache_dir;
 use crate::memo::{Memo, write_atomically};
 
 /// The directory of compiled artifacts.

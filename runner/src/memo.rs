@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-pub use qyvpack::dirs::cache_dir;
+use qyvpack::dirs::cache_dir;
 
 /// Records of one kind (`digests`, `inspect`, ...) under a cache directory.
 pub struct Memo {

@@ -68,7 +68,7 @@ pub fn fetch_all(
     dest: &Path,
 ) -> Result<Vec<PathBuf>, FetchError> {
     let cache_dir = cache
-        .then(crate::cache::cache_dir)
+        .then(qyvpack::dirs::cache_dir)
         .flatten()
         .map(|d| d.join("netfs"));
     let mut written = Vec::new();

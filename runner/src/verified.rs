@@ -40,7 +40,7 @@ struct Record {
 impl Verified {
     /// Under the cache directory; `None` without one.
     pub fn new() -> Option<Verified> {
-        let root = crate::memo::cache_dir()?;
+        let root = qyvpack::dirs::cache_dir()?;
         Some(Verified::in_dir(&root))
     }
 

@@ -155,11 +155,6 @@ impl Report {
     }
 }
 
-/// Whether the file is valid with [`validation_features`].
-pub fn validate(bytes: &[u8]) -> Validation {
-    code::check(bytes).0
-}
-
 fn analyze(bytes: &[u8], encoding: Encoding) -> Result<Report, InspectError> {
     let validation = Validation {
         valid: true,
