@@ -34,12 +34,7 @@ pub fn walk(
             Payload::ModuleSection {
                 unchecked_range, ..
             } => {
-                let start = unchecked_range.start - base;
-                let end = unchecked_range.end - base;
-                let inner = bytes.get(start..end).ok_or(InspectError::Malformed {
-                    message: "module section out of bounds".into(),
-                    offset: Some(unchecked_range.start),
-                })?;
+                let inner = nested(bytes, base, &unchecked_range, "module")?;
                 let facts = core::analyze(inner, unchecked_range.start)?;
                 modules.push(NestedModule {
                     index: modules.len(),
@@ -58,14 +53,9 @@ pub fn walk(
             Payload::ComponentSection {
                 unchecked_range, ..
             } => {
-                let start = unchecked_range.start - base;
-                let end = unchecked_range.end - base;
-                let inner = bytes.get(start..end).ok_or(InspectError::Malformed {
-                    message: "component section out of bounds".into(),
-                    offset: Some(unchecked_range.start),
-                })?;
-                let nested = walk(inner, unchecked_range.start, modules)?;
-                for (field, tools) in nested.producers {
+                let inner = nested(bytes, base, &unchecked_range, "component")?;
+                let inner_stats = walk(inner, unchecked_range.start, modules)?;
+                for (field, tools) in inner_stats.producers {
                     stats.producers.entry(field).or_default().extend(tools);
                 }
                 pos += inner.len();
@@ -178,6 +168,22 @@ pub fn wit_text(bytes: &[u8]) -> Result<String, InspectError> {
     Ok(printer.output.to_string())
 }
 
+/// The bytes of a nested module or component section (`range` is in file offsets; `bytes`
+/// start at `base`), or the error naming `what` section ran out of bounds.
+fn nested<'a>(
+    bytes: &'a [u8],
+    base: usize,
+    range: &std::ops::Range<usize>,
+    what: &str,
+) -> Result<&'a [u8], InspectError> {
+    bytes
+        .get(range.start - base..range.end - base)
+        .ok_or(InspectError::Malformed {
+            message: format!("{what} section out of bounds"),
+            offset: Some(range.start),
+        })
+}
+
 /// Checks that every section of a component (and of its nested components) fits in the
 /// bytes there are, without parsing the nested core modules' code.
 fn check_sizes(bytes: &[u8], base: usize) -> Result<(), InspectError> {
@@ -201,12 +207,7 @@ fn check_sizes(bytes: &[u8], base: usize) -> Result<(), InspectError> {
             | Payload::ComponentSection {
                 unchecked_range, ..
             } => {
-                let inner = bytes
-                    .get(unchecked_range.start - base..unchecked_range.end - base)
-                    .ok_or(InspectError::Malformed {
-                        message: "nested section out of bounds".into(),
-                        offset: Some(unchecked_range.start),
-                    })?;
+                let inner = nested(bytes, base, &unchecked_range, "nested")?;
                 if wasmparser::Parser::is_component(inner) {
                     check_sizes(inner, unchecked_range.start)?;
                 }
