@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 
-use qyvpack::dirs::cache_dir;
 use crate::memo::{Memo, write_atomically};
+use qyvpack::dirs::cache_dir;
 
 /// The directory of compiled artifacts.
 pub fn compiled_dir() -> Option<PathBuf> {

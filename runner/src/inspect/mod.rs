@@ -46,7 +46,7 @@ pub fn validation_features() -> WasmFeatures {
 
 /// Inspects a core module or component.
 pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
-    inspect_with(bytes, None)
+    inspect_checked(bytes).map(|(report, _)| report)
 }
 
 /// Inspects the wasm file at `path` (whose content is `bytes`), reusing the validation
@@ -54,22 +54,22 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
 /// large component is most of an inspection's time.
 pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
     let memo = Memo::new("inspect");
+    let tag = checked_tag();
     let remembered = memo
         .as_ref()
         .and_then(|m| m.recall(path, bytes.len()))
         .and_then(|text| serde_json::from_str::<Checked>(&text).ok())
-        .filter(|c| c.tag == checked_tag());
+        .filter(|c| c.tag == tag);
     if let Some(checked) = remembered {
         let mut report = analyze(bytes, encoding(bytes)?)?;
         report.validation = checked.validation;
         report.add_code_proposals(&checked.proposals);
         return Ok(report);
     }
-    let mut fresh = None;
-    let report = inspect_with(bytes, Some(&mut fresh))?;
-    if let (Some(memo), Some((validation, proposals))) = (memo, fresh) {
+    let (report, checked) = inspect_checked(bytes)?;
+    if let (Some(memo), Some((validation, proposals))) = (memo, checked) {
         let checked = Checked {
-            tag: checked_tag(),
+            tag,
             validation,
             proposals,
         };
@@ -79,6 +79,9 @@ pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
     }
     Ok(report)
 }
+
+/// What validating the code gives: validity, and the proposals per module.
+type CodeCheck = (Validation, code::CodeProposals);
 
 /// A validation as remembered between runs.
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -97,38 +100,31 @@ fn checked_tag() -> String {
     )
 }
 
-fn inspect_with(
-    bytes: &[u8],
-    keep: Option<&mut Option<(Validation, code::CodeProposals)>>,
-) -> Result<Report, InspectError> {
+/// The report, and the validation with the code's proposals when the validator finished
+/// (what [`inspect_file`] remembers).
+fn inspect_checked(bytes: &[u8]) -> Result<(Report, Option<CodeCheck>), InspectError> {
     let encoding = encoding(bytes)?;
     // Validation (with the code's proposals) runs beside the analysis: on a large component
     // each takes a while.
     std::thread::scope(|scope| {
         let checked = scope.spawn(|| code::check(bytes));
         let report = analyze(bytes, encoding);
-        let joined = checked.join();
-        let validated = joined.is_ok();
-        let (validation, proposals) = joined.unwrap_or_else(|_| {
-            let failed = Validation {
-                valid: false,
-                error: Some("the validator failed".into()),
-                offset: None,
-            };
-            (failed, Default::default())
-        });
-        let report = report.map(|mut r| {
-            r.validation = validation.clone();
-            r.add_code_proposals(&proposals);
-            r
-        });
-        if let Some(keep) = keep
-            && validated
-            && report.is_ok()
-        {
-            *keep = Some((validation, proposals));
+        let checked = checked.join().ok();
+        let mut report = report?;
+        match &checked {
+            Some((validation, proposals)) => {
+                report.validation = validation.clone();
+                report.add_code_proposals(proposals);
+            }
+            None => {
+                report.validation = Validation {
+                    valid: false,
+                    error: Some("the validator failed".into()),
+                    offset: None,
+                };
+            }
         }
-        report
+        Ok((report, checked))
     })
 }
 
