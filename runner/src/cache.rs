@@ -53,10 +53,28 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// A compiled artifact (`KEY.cwasm`).
     pub fn new(dir: &Path, key: &str) -> Entry {
+        Entry::with_extension(dir, key, "cwasm")
+    }
+
+    /// An entry whose file is `KEY.EXTENSION`.
+    pub fn with_extension(dir: &Path, key: &str, extension: &str) -> Entry {
         Entry {
-            artifact: dir.join(format!("{key}.cwasm")),
+            artifact: dir.join(format!("{key}.{extension}")),
             checksum: dir.join(format!("{key}.xxh3")),
+        }
+    }
+
+    /// The entry's bytes, if present and intact. A damaged entry is removed.
+    pub fn load(&self) -> Option<Vec<u8>> {
+        let expected = std::fs::read_to_string(&self.checksum).ok()?;
+        let bytes = std::fs::read(&self.artifact).ok()?;
+        if checksum(&bytes) == expected.trim() {
+            Some(bytes)
+        } else {
+            self.remove();
+            None
         }
     }
 

@@ -7,7 +7,6 @@
 pub mod grants;
 pub mod inspect;
 pub mod memo;
-pub mod verified;
 
 #[cfg(feature = "run")]
 pub mod app;
@@ -23,3 +22,5 @@ pub mod netfs;
 pub mod run;
 #[cfg(feature = "run")]
 pub mod sandbox;
+#[cfg(feature = "run")]
+pub mod verified;

@@ -11,13 +11,13 @@
 //! is trusted as the compile cache is: whoever can write there can already replace compiled
 //! code. Bundles with models or assets are always read in full.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qyvpack::bundle::{Bundle, Index, SignedIndex};
 use qyvpack::digest::sha256_hex;
 
-use crate::memo::{Memo, write_atomically};
+use crate::cache::Entry;
+use crate::memo::Memo;
 
 /// The records and the kept components.
 pub struct Verified {
@@ -96,38 +96,21 @@ impl Verified {
         })
     }
 
-    fn blob_paths(&self, sha256: &str) -> (PathBuf, PathBuf) {
-        (
-            self.blobs.join(format!("{sha256}.wasm")),
-            self.blobs.join(format!("{sha256}.xxh3")),
-        )
+    /// The kept component with this sha256 (a compile-cache-style entry, with a checksum).
+    fn blob(&self, sha256: &str) -> Entry {
+        Entry::with_extension(&self.blobs, sha256, "wasm")
     }
 
     fn store_blob(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let (blob, sum) = self.blob_paths(sha256);
-        if self.load_blob(sha256).is_some() {
+        let blob = self.blob(sha256);
+        if blob.load().is_some() {
             return Ok(());
         }
-        std::fs::create_dir_all(&self.blobs)?;
-        write_atomically(&self.blobs, &blob, bytes)?;
-        let mut tmp = tempfile::NamedTempFile::new_in(&self.blobs)?;
-        tmp.write_all(checksum(bytes).as_bytes())?;
-        tmp.persist(sum).map_err(|e| e.error)?;
-        Ok(())
+        blob.store(bytes)
     }
 
-    /// A kept component, if present and intact (a damaged one is removed).
     fn load_blob(&self, sha256: &str) -> Option<Vec<u8>> {
-        let (blob, sum) = self.blob_paths(sha256);
-        let expected = std::fs::read_to_string(&sum).ok()?;
-        let bytes = std::fs::read(&blob).ok()?;
-        if checksum(&bytes) == expected.trim() {
-            Some(bytes)
-        } else {
-            let _ = std::fs::remove_file(&blob);
-            let _ = std::fs::remove_file(&sum);
-            None
-        }
+        self.blob(sha256).load()
     }
 }
 
@@ -138,8 +121,4 @@ fn only_code(index: &Index) -> bool {
         .files
         .iter()
         .all(|f| f.path == index.component || f.path == index.manifest)
-}
-
-fn checksum(bytes: &[u8]) -> String {
-    format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
