@@ -88,14 +88,13 @@ impl Toolchain for Kotlin {
     }
 
     fn detect(&self, dir: &Path) -> Option<Detection> {
+        // A project with Kotlin sources: its build.gradle.kts, if any, is the marker.
+        let first = sources(dir).into_iter().next()?;
         let gradle = dir.join("build.gradle.kts");
-        let gradle = (gradle.is_file() && !sources(dir).is_empty()).then_some(gradle);
-        gradle
-            .or_else(|| sources(dir).into_iter().next())
-            .map(|marker| Detection {
-                language: Language::Kotlin,
-                marker,
-            })
+        Some(Detection {
+            language: Language::Kotlin,
+            marker: if gradle.is_file() { gradle } else { first },
+        })
     }
 
     fn keeps_core_module(&self) -> Option<&'static str> {
