@@ -84,7 +84,12 @@ fn keygen_pack_verify_trust_run() {
     let o = pack(&env, "app.qyvbin", &["--sign", "ci.key"]);
     assert!(o.status.success(), "{}", stderr(&o));
     let sha = stdout(&o).trim().to_string();
-    assert_eq!(sha.len(), 64, "pack prints the sha256: {sha}");
+    let bytes = std::fs::read(env.path("app.qyvbin")).unwrap();
+    assert_eq!(
+        sha,
+        qyvpack::digest::sha256_hex(&bytes),
+        "pack prints the bundle's sha256"
+    );
 
     // Packing twice gives identical bytes.
     let o = pack(&env, "again.qyvbin", &["--sign", "ci.key"]);

@@ -124,8 +124,8 @@ pub struct Invocation {
 /// The wasm to run.
 pub struct Wasm {
     pub bytes: Vec<u8>,
-    /// Its sha256 when already known (a verified bundle).
-    pub sha256: Option<String>,
+    /// Its content digest when already known (a verified bundle).
+    pub digest: Option<String>,
 }
 
 /// Prepares a manifest's app. `dir` is the manifest's directory; `files` its models and
@@ -251,7 +251,7 @@ pub fn prepare(
     let request = RunRequest {
         name: manifest.name.clone(),
         wasm: wasm.bytes,
-        sha256: wasm.sha256,
+        digest: wasm.digest,
         args: all_args,
         grants,
         limits: RunLimits {
@@ -291,7 +291,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
         request: RunRequest {
             name: name.to_string(),
             wasm: wasm.bytes,
-            sha256: wasm.sha256,
+            digest: wasm.digest,
             args: inv.args.clone(),
             grants,
             limits: RunLimits {

@@ -1,5 +1,5 @@
 //! The compile cache: precompiled artifacts under `$XDG_CACHE_HOME/qyv/compiled/`, keyed by
-//! the input's sha256, qyv's and wasmtime's versions and the engine configuration, loaded
+//! the input's content digest (BLAKE3), qyv's and wasmtime's versions and the engine configuration, loaded
 //! with mmap. Every entry carries a checksum file; an entry whose checksum does not match is
 //! deleted and rebuilt, never handed to wasmtime.
 
@@ -16,34 +16,34 @@ pub fn compiled_dir() -> Option<PathBuf> {
     cache_dir().map(|d| d.join("compiled"))
 }
 
-pub use qyvpack::digest::sha256_hex;
+pub use qyvpack::digest::content_digest;
 
-/// The sha256 of a file's `bytes`, remembered against the file's identity (see
+/// The content digest of a file's `bytes`, remembered against the file's identity (see
 /// [`crate::memo`]), so a warm run of a large component does not hash it again.
-pub fn file_sha256(path: &Path, bytes: &[u8]) -> String {
-    file_sha256_in(Memo::new("digests"), path, bytes)
+pub fn file_digest(path: &Path, bytes: &[u8]) -> String {
+    file_digest_in(Memo::new("blake3"), path, bytes)
 }
 
-fn file_sha256_in(memo: Option<Memo>, path: &Path, bytes: &[u8]) -> String {
-    if let Some(sha) = memo.as_ref().and_then(|m| m.recall(path, bytes.len()))
-        && sha.len() == 64
-        && sha.bytes().all(|b| b.is_ascii_hexdigit())
+fn file_digest_in(memo: Option<Memo>, path: &Path, bytes: &[u8]) -> String {
+    if let Some(digest) = memo.as_ref().and_then(|m| m.recall(path, bytes.len()))
+        && digest.len() == 64
+        && digest.bytes().all(|b| b.is_ascii_hexdigit())
     {
-        return sha;
+        return digest;
     }
-    let sha = sha256_hex(bytes);
+    let digest = content_digest(bytes);
     if let Some(memo) = memo {
-        memo.remember(path, &sha);
+        memo.remember(path, &digest);
     }
-    sha
+    digest
 }
 
-/// The cache key of `input_sha256` compiled by `engine`.
-pub fn key(engine: &Engine, input_sha256: &str) -> String {
+/// The cache key of `input_digest` compiled by `engine`.
+pub fn key(engine: &Engine, input_digest: &str) -> String {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut h);
     env!("CARGO_PKG_VERSION").hash(&mut h);
-    format!("{input_sha256}-{:016x}", h.finish())
+    format!("{input_digest}-{:016x}", h.finish())
 }
 
 /// A cache entry's paths.
@@ -154,8 +154,8 @@ mod tests {
         let file = tmp.path().join("a.wasm");
         std::fs::write(&file, b"first").unwrap();
         assert_eq!(
-            file_sha256_in(cache(), &file, b"first"),
-            sha256_hex(b"first")
+            file_digest_in(cache(), &file, b"first"),
+            content_digest(b"first")
         );
         assert_eq!(
             std::fs::read_dir(tmp.path().join("cache/digests"))
@@ -164,14 +164,14 @@ mod tests {
             1
         );
         assert_eq!(
-            file_sha256_in(cache(), &file, b"first"),
-            sha256_hex(b"first")
+            file_digest_in(cache(), &file, b"first"),
+            content_digest(b"first")
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(&file, b"other").unwrap();
         assert_eq!(
-            file_sha256_in(cache(), &file, b"other"),
-            sha256_hex(b"other")
+            file_digest_in(cache(), &file, b"other"),
+            content_digest(b"other")
         );
     }
 

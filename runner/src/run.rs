@@ -31,8 +31,8 @@ pub struct RunRequest {
     pub name: String,
     /// The component or core module.
     pub wasm: Vec<u8>,
-    /// The wasm's sha256 when the caller already knows it (a verified bundle).
-    pub sha256: Option<String>,
+    /// The wasm's content digest when the caller already knows it (a verified bundle).
+    pub digest: Option<String>,
     /// Arguments after argv[0].
     pub args: Vec<String>,
     pub grants: Grants,
@@ -286,11 +286,11 @@ fn compile(
         (true, Some(dir)) => dir,
         _ => return Ok((fresh(&req.wasm)?, false)),
     };
-    let sha = req
-        .sha256
+    let digest = req
+        .digest
         .clone()
-        .unwrap_or_else(|| cache::sha256_hex(&req.wasm));
-    let entry = cache::Entry::new(&dir, &cache::key(engine, &sha));
+        .unwrap_or_else(|| cache::content_digest(&req.wasm));
+    let entry = cache::Entry::new(&dir, &cache::key(engine, &digest));
     if entry.is_intact() {
         // SAFETY: the entry was written by `store` below from wasmtime's own output for this
         // engine configuration (the key says so) and its checksum matches.

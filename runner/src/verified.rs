@@ -2,8 +2,8 @@
 //! and decompress the same, unchanged file again.
 //!
 //! After a full verification, qyv records against the bundle file's identity (see
-//! [`crate::memo`]) the sha256 of its signed index and its manifest, and keeps the verified
-//! component under the cache directory by its sha256, with a checksum. Next time, the
+//! [`crate::memo`]) the digest of its signed index and its manifest, and keeps the verified
+//! component under the cache directory by its content digest, with a checksum. Next time, the
 //! header and index frame are read again and the signature checked again; the archive is not
 //! read when the file's identity and its index's digest still match the record, the manifest
 //! recorded still has the digest the signed index gives it, and the kept component is
@@ -14,7 +14,7 @@
 use std::path::{Path, PathBuf};
 
 use qyvpack::bundle::{Bundle, Index, SignedIndex};
-use qyvpack::digest::sha256_hex;
+use qyvpack::digest::content_digest;
 
 use crate::cache::Entry;
 use crate::memo::Memo;
@@ -33,7 +33,7 @@ pub struct Recalled {
 
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Record {
-    index_sha256: String,
+    index_digest: String,
     manifest: String,
 }
 
@@ -63,11 +63,11 @@ impl Verified {
         ) else {
             return;
         };
-        if self.store_blob(&entry.sha256, component).is_err() {
+        if self.store_blob(&entry.blake3, component).is_err() {
             return;
         }
         let record = Record {
-            index_sha256: sha256_hex(index_bytes),
+            index_digest: content_digest(index_bytes),
             manifest: manifest.to_string(),
         };
         if let Ok(text) = serde_json::to_string(&record) {
@@ -82,11 +82,11 @@ impl Verified {
             return None;
         }
         let record: Record = serde_json::from_str(&self.memo.recall(path, file_len)?).ok()?;
-        if record.index_sha256 != sha256_hex(&signed.index_bytes) {
+        if record.index_digest != content_digest(&signed.index_bytes) {
             return None;
         }
-        let digest_of = |p: &str| index.files.iter().find(|f| f.path == p).map(|f| &f.sha256);
-        if digest_of(&index.manifest)? != &sha256_hex(record.manifest.as_bytes()) {
+        let digest_of = |p: &str| index.files.iter().find(|f| f.path == p).map(|f| &f.blake3);
+        if digest_of(&index.manifest)? != &content_digest(record.manifest.as_bytes()) {
             return None;
         }
         let component = self.load_blob(digest_of(&index.component)?)?;
@@ -96,21 +96,21 @@ impl Verified {
         })
     }
 
-    /// The kept component with this sha256 (a compile-cache-style entry, with a checksum).
-    fn blob(&self, sha256: &str) -> Entry {
-        Entry::with_extension(&self.blobs, sha256, "wasm")
+    /// The kept component with this digest (a compile-cache-style entry, with a checksum).
+    fn blob(&self, digest: &str) -> Entry {
+        Entry::with_extension(&self.blobs, digest, "wasm")
     }
 
-    fn store_blob(&self, sha256: &str, bytes: &[u8]) -> std::io::Result<()> {
-        let blob = self.blob(sha256);
+    fn store_blob(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
+        let blob = self.blob(digest);
         if blob.load().is_some() {
             return Ok(());
         }
         blob.store(bytes)
     }
 
-    fn load_blob(&self, sha256: &str) -> Option<Vec<u8>> {
-        self.blob(sha256).load()
+    fn load_blob(&self, digest: &str) -> Option<Vec<u8>> {
+        self.blob(digest).load()
     }
 }
 

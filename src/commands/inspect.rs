@@ -125,7 +125,7 @@ fn bundle_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
         "ratio": b.unpacked_size() as f64 / b.compressed_size.max(1) as f64,
         "signature": signer_json(b),
         "files": b.index.files.iter().map(|f| serde_json::json!({
-            "path": f.path, "size": f.size, "sha256": f.sha256,
+            "path": f.path, "size": f.size, "blake3": f.blake3,
         })).collect::<Vec<_>>(),
         "manifest": manifest,
     })
@@ -149,10 +149,10 @@ fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
     for f in &b.index.files {
         let _ = writeln!(
             out,
-            "  {:<28}{:>10}  sha256:{}",
+            "  {:<28}{:>10}  blake3:{}",
             f.path,
             human(f.size),
-            &f.sha256[..16]
+            &f.blake3[..16]
         );
     }
     let _ = writeln!(out, "manifest");

@@ -143,10 +143,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
                     .to_string()
             })
             .unwrap_or_else(|| "app".into());
-        let sha256 = (!opts.no_cache).then(|| runner::cache::file_sha256(&input, &wasm));
+        let digest = (!opts.no_cache).then(|| runner::cache::file_digest(&input, &wasm));
         let wasm = Wasm {
             bytes: wasm,
-            sha256,
+            digest,
         };
         let p = app::prepare_bare(&name, wasm, &inv).map_err(|e| e.to_string())?;
         (p, input.display().to_string(), None)
@@ -178,10 +178,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             )
         })?;
         let files = ProjectFiles::new(&loaded.dir, m).map_err(|e| e.to_string())?;
-        let sha256 = (!opts.no_cache).then(|| runner::cache::file_sha256(&entry, &wasm));
+        let digest = (!opts.no_cache).then(|| runner::cache::file_digest(&entry, &wasm));
         let wasm = Wasm {
             bytes: wasm,
-            sha256,
+            digest,
         };
         let p = app::prepare(m, &loaded.dir, wasm, &files, &inv)
             .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
@@ -321,14 +321,14 @@ fn prepare_bundle(
         .unwrap_or_else(|| PathBuf::from("."));
     let component = bundle
         .entry(&bundle.index.component)
-        .map(|e| e.sha256.clone());
+        .map(|e| e.blake3.clone());
     let wasm = Wasm {
         // Moved out, not copied: the bundle keeps only its models and assets.
         bytes: bundle
             .files
             .remove(&bundle.index.component)
             .unwrap_or_default(),
-        sha256: component,
+        digest: component,
     };
     let files = app::BundleFiles { bundle: &bundle };
     let p = app::prepare(&m, &dir, wasm, &files, inv).map_err(|e| format!("{name}: {e}"))?;

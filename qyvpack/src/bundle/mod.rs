@@ -4,7 +4,7 @@
 //! before it) and an Ed25519 signature over the index. With the index last, a bundle is
 //! written and hashed in one pass.
 
-mod hashing;
+mod pipeline;
 mod read;
 mod write;
 
@@ -14,7 +14,7 @@ pub use read::{Bundle, ReadLimits, SignedIndex, read, read_archive_of, read_inde
 pub use write::{PackFile, PackInput, Packed, pack};
 
 /// The format version this qyv writes and reads.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 /// The header's magic, first in the leading skippable frame.
 pub const MAGIC: &[u8; 4] = b"QYVB";
 /// The index frame's magic, last in the file.
@@ -87,7 +87,8 @@ pub struct FileEntry {
     pub path: String,
     pub mode: u32,
     pub size: u64,
-    pub sha256: String,
+    /// BLAKE3 of the content, lowercase hex.
+    pub blake3: String,
 }
 
 /// A bundle's signature.

@@ -7,7 +7,6 @@ use base64::Engine as _;
 use ring::signature::{ED25519, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
-use super::hashing::BackgroundSha256;
 use super::*;
 
 /// Caps on what a bundle may unpack to.
@@ -258,9 +257,9 @@ fn check_index(index: &Index, limits: ReadLimits) -> Result<(), BundleError> {
                 BundleError::Index("files are not sorted by path".into())
             });
         }
-        if !is_sha256(&f.sha256) {
+        if !is_hex_digest(&f.blake3) {
             return Err(BundleError::Index(format!(
-                "`{}` has no valid sha256",
+                "`{}` has no valid blake3 digest",
                 f.path
             )));
         }
@@ -271,7 +270,7 @@ fn check_index(index: &Index, limits: ReadLimits) -> Result<(), BundleError> {
             });
         }
     }
-    if !is_sha256(&index.archive_sha256) {
+    if !is_hex_digest(&index.archive_sha256) {
         return Err(BundleError::Index("the archive has no valid sha256".into()));
     }
     for (what, path) in [
@@ -439,20 +438,16 @@ fn read_archive(
                     expected: expected.size,
                 });
             }
-            // Hashed on a helper thread as it is decompressed.
-            let hasher = BackgroundSha256::spawn();
+            // The size is the index's, checked against the caps above.
             let mut content = Vec::with_capacity(size as usize);
-            while let Some(chunk) = hasher
-                .next_chunk(&mut entry)
-                .map_err(|e| damaged(e, limits))?
-            {
-                content.extend_from_slice(&chunk);
-                hasher.update(chunk);
-            }
+            (&mut entry)
+                .take(size)
+                .read_to_end(&mut content)
+                .map_err(|e| damaged(e, limits))?;
             if content.len() as u64 != size {
                 return Err(BundleError::Damaged(format!("`{path}` is truncated")));
             }
-            if hasher.finish() != expected.sha256 {
+            if blake3::hash(&content).to_hex().as_str() != expected.blake3 {
                 return Err(BundleError::Digest { path });
             }
             files.insert(path, content);
@@ -476,6 +471,7 @@ fn read_archive(
     Ok(files)
 }
 
-fn is_sha256(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit())
+/// 32 bytes in lowercase hex, as every digest of the index is written.
+fn is_hex_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

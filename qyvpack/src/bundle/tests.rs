@@ -78,6 +78,92 @@ fn standard_tools_see_a_plain_tar_inside() {
     );
 }
 
+/// Bytes that do not repeat, so a misplaced chunk cannot go unnoticed.
+fn numbered(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761).wrapping_add(seed) >> 13) as u8)
+        .collect()
+}
+
+#[test]
+fn files_larger_than_the_pipeline_chunks_arrive_whole_and_in_order() {
+    // Sizes around the 1 MiB chunks: a file ending exactly on a chunk boundary, one spanning
+    // several, headers and padding split across chunks, and a file read from disk.
+    let dir = tempfile::tempdir().unwrap();
+    let on_disk = numbered(2_500_001, 3);
+    std::fs::write(dir.path().join("big.bin"), &on_disk).unwrap();
+    let component = numbered((1 << 20) - 512 - 512, 1);
+    let model = numbered(3 * (1 << 20) + 77, 2);
+    let mut input = input();
+    input.component = PackFile::Bytes(component.clone());
+    input.models = vec![
+        ("m.bin".into(), PackFile::Bytes(model.clone())),
+        ("z.bin".into(), PackFile::Path(dir.path().join("big.bin"))),
+    ];
+    let out = dir.path().join("big.qyvbin");
+    let seen = std::cell::Cell::new(0u64);
+    let packed = pack(&input, None, &out, &|n| {
+        assert!(n >= seen.get(), "progress goes forward");
+        seen.set(n);
+    })
+    .unwrap();
+    assert_eq!(seen.get(), packed.unpacked, "progress ends at the total");
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(packed.sha256, hex(&Sha256::digest(&bytes)));
+    let b = read(&bytes, ReadLimits::default()).unwrap();
+    assert_eq!(b.component(), &component[..]);
+    assert_eq!(b.files["models/m.bin"], model);
+    assert_eq!(b.files["models/z.bin"], on_disk);
+    // The archive is exactly the ustar stream of the files, in order.
+    let raw: Vec<Raw> = [
+        ("app.wasm", &component[..]),
+        ("assets/a/b.txt", b"asset"),
+        ("manifest.qyv", MANIFEST),
+        ("models/m.bin", &model[..]),
+        ("models/z.bin", &on_disk[..]),
+    ]
+    .iter()
+    .map(|(p, d)| file(p, d))
+    .collect();
+    let (got, want) = (zstd::stream::decode_all(&bytes[..]).unwrap(), tar_of(&raw));
+    let first = got.iter().zip(&want).position(|(a, b)| a != b);
+    assert_eq!((first, got.len()), (None, want.len()), "first difference");
+}
+
+#[test]
+fn an_unreadable_input_stops_the_pack_and_leaves_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.qyvbin");
+    let mut input = input();
+    input.models = vec![(
+        "gone.bin".into(),
+        PackFile::Path(dir.path().join("gone.bin")),
+    )];
+    let err = pack(&input, None, &out, &|_| {}).unwrap_err().to_string();
+    assert!(err.contains("gone.bin"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing written: {left:?}");
+}
+
+#[test]
+fn packing_over_a_bundle_replaces_it_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.qyvbin");
+    pack(&input(), None, &out, &|_| {}).unwrap();
+    let mut other = input();
+    other.manifest = b"name: tiny\nentrypoint: app.wasm\n# changed\n".to_vec();
+    let packed = pack(&other, None, &out, &|_| {}).unwrap();
+    let bytes = std::fs::read(&out).unwrap();
+    assert_eq!(packed.sha256, hex(&Sha256::digest(&bytes)));
+    let b = read(&bytes, ReadLimits::default()).unwrap();
+    assert!(b.manifest_text().ends_with(b"# changed\n"));
+    let names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["x.qyvbin"]);
+}
+
 #[test]
 fn flipping_any_byte_of_a_signed_bundle_is_detected() {
     let k = key();
@@ -125,6 +211,10 @@ fn tar_of(entries: &[Raw]) -> Vec<u8> {
         }
         h.set_size(e.data.len() as u64);
         h.set_mode(e.mode);
+        // As pack writes them.
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(0);
         h.set_entry_type(e.kind);
         if e.kind.is_symlink() || e.kind.is_hard_link() {
             h.set_link_name("app.wasm").unwrap();
@@ -143,7 +233,7 @@ fn entry_for(path: &str, data: &[u8]) -> FileEntry {
         path: path.into(),
         mode: FILE_MODE,
         size: data.len() as u64,
-        sha256: hex(&Sha256::digest(data)),
+        blake3: blake3::hash(data).to_hex().to_string(),
     }
 }
 

@@ -9,7 +9,7 @@ use sha2::Digest;
 
 use super::*;
 
-use super::hashing::{BackgroundSha256, IO_BUFFER};
+use super::pipeline::{self, Stop, TarStream};
 
 /// Where a file's bytes come from.
 #[derive(Debug, Clone)]
@@ -23,10 +23,8 @@ impl PackFile {
     fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             PackFile::Bytes(b) => Box::new(&b[..]),
-            PackFile::Path(p) => Box::new(std::io::BufReader::with_capacity(
-                IO_BUFFER,
-                std::fs::File::open(p)?,
-            )),
+            // Read in large chunks by the pipeline: no buffering needed.
+            PackFile::Path(p) => Box::new(std::fs::File::open(p)?),
         })
     }
 
@@ -74,7 +72,7 @@ pub struct Packed {
 }
 
 /// Packs `input` into `out`, written to a temporary file beside it and renamed into place;
-/// `progress` receives the number of bytes read so far.
+/// `progress` receives the number of bytes of file content compressed so far.
 pub fn pack(
     input: &PackInput,
     key: Option<&Ed25519KeyPair>,
@@ -131,83 +129,35 @@ pub fn pack(
         )))?;
     // One pass: the header frame and the archive go through one digest (the index's
     // `archive_sha256`), which then continues over the index frame into the bundle's own.
-    let (files, archive_size, mut digest) = {
-        let mut archive_sink = HashingWriter {
-            inner: std::io::BufWriter::with_capacity(IO_BUFFER, tmp.as_file()),
-            hasher: BackgroundSha256::spawn(),
-            written: 0,
-        };
-        archive_sink
-            .write_all(&header_frame(FORMAT_VERSION))
-            .map_err(w)?;
-        let mut encoder = zstd::stream::Encoder::new(&mut archive_sink, input.level).map_err(w)?;
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get() as u32)
-            .unwrap_or(1);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get() as u32)
+        .unwrap_or(1)
         // With one worker or more, zstd's output does not depend on their number.
-        encoder.multithread(workers.max(1)).map_err(w)?;
-        encoder.include_checksum(true).map_err(w)?;
-        let mut files: Vec<FileEntry> = Vec::with_capacity(entries.len());
-        let mut done = 0u64;
-        // A ustar stream, written here rather than by `tar::Builder` so each file is read once,
-        // in large blocks, hashed and compressed from the same buffer.
-        for ((path, file), &size) in entries.iter().zip(&sizes) {
-            let mut header = tar::Header::new_ustar();
-            header.set_path(path).map_err(w)?;
-            header.set_size(size);
-            header.set_mode(FILE_MODE);
-            header.set_uid(0);
-            header.set_gid(0);
-            header.set_mtime(input.mtime);
-            header.set_entry_type(tar::EntryType::Regular);
-            header.set_cksum();
-            encoder.write_all(header.as_bytes()).map_err(w)?;
-            let mut reader = file
-                .open()
-                .map_err(io(format!("cannot read {}", file.describe())))?
-                .take(size);
-            let hasher = BackgroundSha256::spawn();
-            let mut count = 0u64;
-            while let Some(chunk) = hasher
-                .next_chunk(&mut reader)
-                .map_err(io(format!("cannot read {}", file.describe())))?
-            {
-                encoder.write_all(&chunk).map_err(w)?;
-                count += chunk.len() as u64;
-                done += chunk.len() as u64;
-                hasher.update(chunk);
-                progress(done);
-            }
-            // A file that shrank while being read; one that grew is cut at `size` and caught by
-            // comparing its length again.
-            if count != size || file.len().ok() != Some(size) {
-                return Err(BundleError::Io {
-                    context: format!("{} changed while packing", file.describe()),
-                    source: std::io::Error::other("content changed"),
-                });
-            }
-            let padding = (512 - size % 512) % 512;
-            encoder
-                .write_all(&[0u8; 512][..padding as usize])
-                .map_err(w)?;
-            files.push(FileEntry {
-                path: path.clone(),
-                mode: FILE_MODE,
-                size,
-                sha256: hasher.finish(),
-            });
+        .max(1);
+    let (stream, files, written) = std::thread::scope(|scope| {
+        let (to_compress, chunks) = pipeline::link();
+        let (out, to_write) = pipeline::link();
+        let mtime = input.mtime;
+        let entries = &entries;
+        let sizes = &sizes;
+        let tar =
+            scope.spawn(move || tar_stream(entries, sizes, mtime, TarStream::new(to_compress)));
+        let file = tmp.as_file();
+        let writer = scope
+            .spawn(move || pipeline::write_out(file, &header_frame(FORMAT_VERSION), to_write, w));
+        let stream = pipeline::compress(input.level, workers, chunks, out, progress, w);
+        // The stages return their errors; a panic in one is a bug, not to pass quietly.
+        let tar = tar.join().expect("pack's tar stage panicked");
+        let writer = writer.join().expect("pack's writing stage panicked");
+        (stream, tar, writer)
+    });
+    let (files, (mut digest, archive_size)) = match (files, written, stream) {
+        (Ok(files), Ok(written), Ok(())) => (files, written),
+        // Reading problems first: the other stages stop because of them.
+        (files, written, stream) => {
+            let stops = [files.err(), written.err(), stream.err()];
+            return Err(pipeline::first_failure(stops.into_iter().flatten()));
         }
-        // The end of the archive: two zero blocks.
-        encoder.write_all(&[0u8; 1024]).map_err(w)?;
-        encoder.finish().map_err(w)?;
-        archive_sink.flush().map_err(w)?;
-        let HashingWriter {
-            inner,
-            hasher,
-            written: archive_size,
-        } = archive_sink;
-        drop(inner);
-        (files, archive_size, hasher.finish_state())
     };
     let archive_sha256 = hex(&digest.clone().finalize());
 
@@ -246,9 +196,9 @@ pub fn pack(
             .set_permissions(std::fs::Permissions::from_mode(0o644))
             .map_err(w)?;
     }
-    // Renamed into place only when complete: an interrupted pack leaves no partial bundle and
-    // never touches an existing one.
-    tmp.persist(out).map_err(|e| w(e.error))?;
+    // Put in place only when complete: an interrupted pack leaves no partial bundle and never
+    // touches an existing one.
+    replace_atomically(tmp, out).map_err(w)?;
     Ok(Packed {
         path: out.to_path_buf(),
         sha256,
@@ -263,6 +213,93 @@ pub fn pack(
     })
 }
 
+/// Puts the finished `tmp` at `out` atomically: `out` is at every moment either the old file
+/// or the new one.
+///
+/// Over an existing file, Linux swaps the two (`renameat2` with `RENAME_EXCHANGE`) and the old
+/// one is then deleted with the temporary name. A plain rename over an existing file would be
+/// as atomic, but ext4 takes it as the replace-without-fsync pattern and allocates and starts
+/// writing back the whole new file before the rename returns: 40-100 ms for a 50 MB bundle,
+/// longer than packing's last stage. The kernel's writeback does the same work afterwards.
+fn replace_atomically(tmp: tempfile::NamedTempFile, out: &Path) -> std::io::Result<()> {
+    #[cfg(target_os = "linux")]
+    if out.symlink_metadata().is_ok_and(|m| m.is_file()) {
+        use std::os::unix::ffi::OsStrExt;
+        let c = |p: &Path| std::ffi::CString::new(p.as_os_str().as_bytes());
+        let (from, to) = (c(tmp.path())?, c(out)?);
+        // SAFETY: two NUL-terminated paths that outlive the call.
+        let swapped = unsafe {
+            libc::renameat2(
+                libc::AT_FDCWD,
+                from.as_ptr(),
+                libc::AT_FDCWD,
+                to.as_ptr(),
+                libc::RENAME_EXCHANGE,
+            )
+        } == 0;
+        if swapped {
+            // The temporary name now holds the old bundle; closing removes it.
+            return tmp.close();
+        }
+        // Not supported here (another file system, an older kernel): a plain rename.
+    }
+    tmp.persist(out).map(drop).map_err(|e| e.error)
+}
+
+/// Stage 1 of the pipeline: the ustar archive of `entries`, each file read once and hashed;
+/// returns their index entries. Written here rather than by `tar::Builder` so that the bytes
+/// go from each file straight into the compressor's chunks.
+fn tar_stream(
+    entries: &[(String, &PackFile)],
+    sizes: &[u64],
+    mtime: u64,
+    mut stream: TarStream,
+) -> Result<Vec<FileEntry>, Stop> {
+    let mut files = Vec::with_capacity(entries.len());
+    for ((path, file), &size) in entries.iter().zip(sizes) {
+        let name = file.describe();
+        let mut header = tar::Header::new_ustar();
+        let bad_header = |source| BundleError::Io {
+            context: format!("cannot store {path} in a tar header"),
+            source,
+        };
+        header.set_path(path).map_err(bad_header)?;
+        header.set_size(size);
+        header.set_mode(FILE_MODE);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(mtime);
+        header.set_entry_type(tar::EntryType::Regular);
+        header.set_cksum();
+        stream.put(header.as_bytes())?;
+        let mut reader = file.open().map_err(|source| BundleError::Io {
+            context: format!("cannot read {name}"),
+            source,
+        })?;
+        let (count, digest) = stream.copy(&mut reader, size, &name)?;
+        // A file that shrank while being read; one that grew is cut at `size` and caught by
+        // comparing its length again.
+        if count != size || file.len().ok() != Some(size) {
+            return Err(Stop::Failed(BundleError::Io {
+                context: format!("{name} changed while packing"),
+                source: std::io::Error::other("content changed"),
+            }));
+        }
+        let padding = (512 - size % 512) % 512;
+        stream.put(&[0u8; 512][..padding as usize])?;
+        files.push(FileEntry {
+            path: path.clone(),
+            mode: FILE_MODE,
+            size,
+            blake3: digest.to_hex().to_string(),
+        });
+    }
+    // The end of the archive: two zero blocks.
+    stream.put(&[0u8; 1024])?;
+    stream.finish()?;
+    Ok(files)
+}
+
 /// The signature block's JSON: its length depends only on the key and signature lengths.
 fn signature_json(public_key: &[u8], signature: &[u8]) -> Vec<u8> {
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -272,26 +309,4 @@ fn signature_json(public_key: &[u8], signature: &[u8]) -> Vec<u8> {
         signature: b64.encode(signature),
     })
     .expect("signature serializes")
-}
-
-/// Counts and hashes (on another thread) what goes through it.
-struct HashingWriter<W: Write> {
-    inner: W,
-    hasher: BackgroundSha256,
-    written: u64,
-}
-
-impl<W: Write> Write for HashingWriter<W> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        let mut chunk = self.hasher.spare.try_recv().unwrap_or_default();
-        chunk.clear();
-        chunk.extend_from_slice(&buf[..n]);
-        self.hasher.update(chunk);
-        self.written += n as u64;
-        Ok(n)
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
-    }
 }
