@@ -238,8 +238,10 @@ fn replace_atomically(tmp: tempfile::NamedTempFile, out: &Path) -> std::io::Resu
             )
         } == 0;
         if swapped {
-            // The temporary name now holds the old bundle; closing removes it.
-            return tmp.close();
+            // The temporary name now holds the old bundle; closing removes it. The new one is
+            // in place whatever happens to the old one.
+            let _ = tmp.close();
+            return Ok(());
         }
         // Not supported here (another file system, an older kernel): a plain rename.
     }
