@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -94,15 +94,8 @@ impl Toolchain for AssemblyScript {
         &["asconfig.json", ENTRY]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        ["asconfig.json", ENTRY]
-            .iter()
-            .map(|m| dir.join(m))
-            .find(|p| p.is_file())
-            .map(|marker| Detection {
-                language: Language::AssemblyScript,
-                marker,
-            })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, self.markers())
     }
 
     fn keeps_core_module(&self) -> Option<&'static str> {
@@ -134,12 +127,9 @@ impl Toolchain for AssemblyScript {
         request: &BuildRequest,
         progress: &Progress,
     ) -> Result<CompileOutput, BuildError> {
-        let dir = request
-            .dir
-            .canonicalize()
-            .map_err(|e| BuildError::io(format!("cannot read {}", request.dir.display()), e))?;
-        let lacking = missing(&dir);
-        let (Some(asc), Some(shim), true) = (asc(&dir), shim(&dir), lacking.is_empty()) else {
+        let dir = &request.dir;
+        let lacking = missing(dir);
+        let (Some(asc), Some(shim), true) = (asc(dir), shim(dir), lacking.is_empty()) else {
             return Err(BuildError::ToolchainMissing {
                 language: Language::AssemblyScript,
                 missing: lacking,
@@ -151,14 +141,14 @@ impl Toolchain for AssemblyScript {
                 dir.display()
             )));
         }
-        let name = tools::dir_name(&dir);
+        let name = tools::dir_name(dir);
         let target_dir = dir.join("target/qyv");
         std::fs::create_dir_all(&target_dir)
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
         let out = target_dir.join(format!("{name}.core.wasm"));
         let debug = request.profile.as_deref() == Some("debug");
         let digest = tools::sources_digest(
-            &dir,
+            dir,
             &["ts", "json"],
             &format!("{VERSIONS} {:?}", request.profile),
         );
@@ -166,11 +156,11 @@ impl Toolchain for AssemblyScript {
             return Ok(output(out, name));
         }
         let mut cmd = Command::new("node");
-        cmd.current_dir(&dir).arg(&asc).arg(ENTRY);
+        cmd.current_dir(dir).arg(&asc).arg(ENTRY);
         // A project's asconfig.json is read by asc itself; otherwise the shim's.
         if !dir.join("asconfig.json").is_file() {
             let shim = shim.canonicalize().unwrap_or(shim);
-            cmd.arg("--config").arg(relative(&dir, &shim));
+            cmd.arg("--config").arg(relative(dir, &shim));
         }
         cmd.args(if debug {
             ["--debug", "-O0"]
@@ -178,7 +168,7 @@ impl Toolchain for AssemblyScript {
             ["-O3", "--noAssert"]
         })
         .arg("-o")
-        .arg(out.strip_prefix(&dir).unwrap_or(&out));
+        .arg(out.strip_prefix(dir).unwrap_or(&out));
         progress.phase("compiling");
         progress.detail("asc");
         tools::run_and_record(cmd, "asc", progress, &out, &digest)?;

@@ -9,7 +9,7 @@ use std::process::Command;
 use crate::c_compat;
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -67,11 +67,8 @@ impl Toolchain for C {
         &["*.c", "src/*.c"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        sources(dir).into_iter().next().map(|marker| Detection {
-            language: Language::C,
-            marker,
-        })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        sources(dir).into_iter().next()
     }
 
     fn status(&self) -> ToolStatus {

@@ -9,9 +9,7 @@ use std::process::Command;
 use crate::c::{zig, zig_status};
 use crate::c_compat::{self, Compat};
 use crate::progress::Progress;
-use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
-};
+use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Language, ToolStatus, Toolchain};
 use crate::tools;
 
 /// The manifest's build command.
@@ -45,7 +43,7 @@ impl Toolchain for BuildCommand {
         &["build.command in the manifest"]
     }
 
-    fn detect(&self, _dir: &Path) -> Option<Detection> {
+    fn find_marker(&self, _dir: &Path) -> Option<PathBuf> {
         None
     }
 

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -37,21 +37,9 @@ impl Toolchain for Go {
         &["go.mod", "*.go"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        let marker = dir.join("go.mod");
-        if marker.is_file() {
-            return Some(Detection {
-                language: Language::Go,
-                marker,
-            });
-        }
-        tools::files_with_extension(dir, &["go"])
-            .into_iter()
-            .next()
-            .map(|marker| Detection {
-                language: Language::Go,
-                marker,
-            })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["go.mod"])
+            .or_else(|| tools::files_with_extension(dir, &["go"]).into_iter().next())
     }
 
     fn status(&self) -> ToolStatus {

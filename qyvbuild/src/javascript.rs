@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::{tools, wit};
 
@@ -103,11 +103,8 @@ impl Toolchain for JavaScript {
         ]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        entry(dir).map(|marker| Detection {
-            language: Language::JavaScript,
-            marker,
-        })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        entry(dir)
     }
 
     fn status(&self) -> ToolStatus {
@@ -129,25 +126,22 @@ impl Toolchain for JavaScript {
         request: &BuildRequest,
         progress: &Progress,
     ) -> Result<CompileOutput, BuildError> {
-        let dir = request
-            .dir
-            .canonicalize()
-            .map_err(|e| BuildError::io(format!("cannot read {}", request.dir.display()), e))?;
-        let lacking = missing(&dir);
-        let (Some(modules), true) = (modules(&dir), lacking.is_empty()) else {
+        let dir = &request.dir;
+        let lacking = missing(dir);
+        let (Some(modules), true) = (modules(dir), lacking.is_empty()) else {
             return Err(BuildError::ToolchainMissing {
                 language: Language::JavaScript,
                 missing: lacking,
             });
         };
-        let source = entry(&dir).ok_or_else(|| {
+        let source = entry(dir).ok_or_else(|| {
             BuildError::Project(format!(
                 "no JavaScript entry in {}: looked for {}",
                 dir.display(),
                 ENTRIES.join(", ")
             ))
         })?;
-        let name = tools::dir_name(&dir);
+        let name = tools::dir_name(dir);
         let target = dir.join("target/qyv");
         std::fs::create_dir_all(&target)
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
@@ -165,7 +159,7 @@ impl Toolchain for JavaScript {
             (wit_dir, world)
         };
         let digest = tools::sources_digest(
-            &dir,
+            dir,
             &["js", "mjs", "wit"],
             &format!("{PACKAGE}@{VERSION} {} {DRIVER}", wit::WASI_VERSION),
         );
@@ -177,7 +171,7 @@ impl Toolchain for JavaScript {
         std::fs::write(&driver, DRIVER)
             .map_err(|e| BuildError::io("cannot write the componentize-js driver", e))?;
         let mut cmd = Command::new("node");
-        cmd.current_dir(&dir)
+        cmd.current_dir(dir)
             .arg(&driver)
             .arg(&modules)
             .arg(&source)

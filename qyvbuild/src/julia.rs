@@ -2,11 +2,11 @@
 //! package, PyPI's installers download Julia from its website, and Julia itself has no
 //! WASI target (its runtime needs a JIT, threads and signals that WASI does not have).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -29,16 +29,9 @@ impl Toolchain for Julia {
         &["Project.toml", "*.jl"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        let project = dir.join("Project.toml");
-        project
-            .is_file()
-            .then_some(project)
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["Project.toml"])
             .or_else(|| tools::files_with_extension(dir, &["jl"]).into_iter().next())
-            .map(|marker| Detection {
-                language: Language::Julia,
-                marker,
-            })
     }
 
     fn status(&self) -> ToolStatus {

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -87,14 +87,10 @@ impl Toolchain for Kotlin {
         &["build.gradle.kts", "src/**/*.kt", "*.kt"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
         // A project with Kotlin sources: its build.gradle.kts, if any, is the marker.
         let first = sources(dir).into_iter().next()?;
-        let gradle = dir.join("build.gradle.kts");
-        Some(Detection {
-            language: Language::Kotlin,
-            marker: if gradle.is_file() { gradle } else { first },
-        })
+        Some(tools::first_file(dir, &["build.gradle.kts"]).unwrap_or(first))
     }
 
     fn keeps_core_module(&self) -> Option<&'static str> {

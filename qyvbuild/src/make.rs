@@ -14,7 +14,7 @@ use crate::c_compat;
 use crate::command::toolchain_env;
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -25,10 +25,6 @@ pub struct Make;
 
 /// A CMake project.
 pub struct CMake;
-
-fn found(dir: &Path, names: &[&str]) -> Option<PathBuf> {
-    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
-}
 
 fn tool_missing(tool: &str, package: &str) -> Option<Missing> {
     tools::on_path(tool).is_none().then(|| Missing {
@@ -61,11 +57,8 @@ impl Toolchain for Make {
         MAKEFILES
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        found(dir, MAKEFILES).map(|marker| Detection {
-            language: Language::Make,
-            marker,
-        })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, MAKEFILES)
     }
 
     fn status(&self) -> ToolStatus {
@@ -103,11 +96,8 @@ impl Toolchain for CMake {
         &["CMakeLists.txt"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        found(dir, &["CMakeLists.txt"]).map(|marker| Detection {
-            language: Language::CMake,
-            marker,
-        })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["CMakeLists.txt"])
     }
 
     fn status(&self) -> ToolStatus {

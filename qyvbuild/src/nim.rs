@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -129,14 +129,11 @@ impl Toolchain for Nim {
         &["*.nimble", "src/main.nim", "main.nim", "*.nim"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
         let nimble = tools::files_with_extension(dir, &["nimble"])
             .into_iter()
             .next();
-        nimble.or_else(|| main_file(dir)).map(|marker| Detection {
-            language: Language::Nim,
-            marker,
-        })
+        nimble.or_else(|| main_file(dir))
     }
 
     fn status(&self) -> ToolStatus {

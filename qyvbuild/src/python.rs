@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
 use crate::{tools, wit};
 
@@ -35,15 +35,8 @@ impl Toolchain for Python {
         &["app.py", "pyproject.toml"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        ["app.py", "pyproject.toml"]
-            .iter()
-            .map(|m| dir.join(m))
-            .find(|p| p.is_file())
-            .map(|marker| Detection {
-                language: Language::Python,
-                marker,
-            })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["app.py", "pyproject.toml"])
     }
 
     fn status(&self) -> ToolStatus {

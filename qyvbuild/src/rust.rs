@@ -9,8 +9,9 @@ use cargo_metadata::{Message, Metadata, MetadataCommand, Package, Target, Target
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
 };
+use crate::tools;
 
 /// The default target: rustc emits a P2 component directly.
 pub const WASIP2: &str = "wasm32-wasip2";
@@ -29,12 +30,8 @@ impl Toolchain for Rust {
         &["Cargo.toml"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        let marker = dir.join("Cargo.toml");
-        marker.is_file().then_some(Detection {
-            language: Language::Rust,
-            marker,
-        })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["Cargo.toml"])
     }
 
     fn status(&self) -> ToolStatus {

@@ -118,7 +118,7 @@ impl ToolStatus {
 /// What to build, merged from the manifest's `build:` section and the command line.
 #[derive(Debug, Clone, Default)]
 pub struct BuildRequest {
-    /// The project directory.
+    /// The project directory, canonical (build resolves it once for every driver).
     pub dir: PathBuf,
     /// A wasm target asked for explicitly (`--target` or `build.target`).
     pub target: Option<String>,
@@ -221,8 +221,15 @@ pub trait Toolchain {
     fn language(&self) -> Language;
     /// The files whose presence makes a directory this language's project, for messages.
     fn markers(&self) -> &'static [&'static str];
+    /// The file that makes `dir` this language's project, if there is one.
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf>;
     /// Recognises a project directory.
-    fn detect(&self, dir: &Path) -> Option<Detection>;
+    fn detect(&self, dir: &Path) -> Option<Detection> {
+        self.find_marker(dir).map(|marker| Detection {
+            language: self.language(),
+            marker,
+        })
+    }
     /// Reports the compiler's version and anything missing, with install commands.
     fn status(&self) -> ToolStatus;
     /// `Some(reason)` when this language's core modules are kept as they are instead of being

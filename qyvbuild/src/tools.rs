@@ -152,6 +152,11 @@ pub fn run_and_record(
 }
 
 /// The files with one of `extensions` directly in `dir`, sorted.
+/// The first of `names` that is a file in `dir`.
+pub fn first_file(dir: &Path, names: &[&str]) -> Option<PathBuf> {
+    names.iter().map(|n| dir.join(n)).find(|p| p.is_file())
+}
+
 pub fn files_with_extension(dir: &Path, extensions: &[&str]) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .into_iter()

@@ -7,9 +7,7 @@ use std::process::Command;
 
 use crate::c::{require_zig, zig_status};
 use crate::progress::Progress;
-use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Detection, Language, ToolStatus, Toolchain,
-};
+use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Language, ToolStatus, Toolchain};
 use crate::tools;
 
 /// The Zig driver.
@@ -31,16 +29,8 @@ impl Toolchain for Zig {
         &["build.zig", "src/main.zig", "main.zig"]
     }
 
-    fn detect(&self, dir: &Path) -> Option<Detection> {
-        let build = dir.join("build.zig");
-        build
-            .is_file()
-            .then_some(build)
-            .or_else(|| root_source(dir))
-            .map(|marker| Detection {
-                language: Language::Zig,
-                marker,
-            })
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["build.zig"]).or_else(|| root_source(dir))
     }
 
     fn status(&self) -> ToolStatus {
