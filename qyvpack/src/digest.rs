@@ -19,3 +19,8 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 pub fn content_digest(bytes: &[u8]) -> String {
     blake3::hash(bytes).to_hex().to_string()
 }
+
+/// Whether `s` is a 32-byte digest in lowercase hex, as qyv writes them.
+pub fn is_hex_digest(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}

@@ -26,8 +26,7 @@ pub fn file_digest(path: &Path, bytes: &[u8]) -> String {
 
 fn file_digest_in(memo: Option<Memo>, path: &Path, bytes: &[u8]) -> String {
     if let Some(digest) = memo.as_ref().and_then(|m| m.recall(path, bytes.len()))
-        && digest.len() == 64
-        && digest.bytes().all(|b| b.is_ascii_hexdigit())
+        && qyvpack::digest::is_hex_digest(&digest)
     {
         return digest;
     }

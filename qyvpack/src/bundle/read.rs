@@ -8,6 +8,7 @@ use ring::signature::{ED25519, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
 use super::*;
+use crate::digest::is_hex_digest;
 
 /// Caps on what a bundle may unpack to.
 #[derive(Debug, Clone, Copy)]
@@ -447,7 +448,7 @@ fn read_archive(
             if content.len() as u64 != size {
                 return Err(BundleError::Damaged(format!("`{path}` is truncated")));
             }
-            if blake3::hash(&content).to_hex().as_str() != expected.blake3 {
+            if crate::digest::content_digest(&content) != expected.blake3 {
                 return Err(BundleError::Digest { path });
             }
             files.insert(path, content);
@@ -469,9 +470,4 @@ fn read_archive(
         }
     }
     Ok(files)
-}
-
-/// 32 bytes in lowercase hex, as every digest of the index is written.
-fn is_hex_digest(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -71,7 +71,7 @@ pub struct Packed {
     pub signer: Option<[u8; 32]>,
 }
 
-/// Packs `input` into `out`, written to a temporary file beside it and renamed into place;
+/// Packs `input` into `out`, written to a temporary file beside it that then takes its place;
 /// `progress` receives the number of bytes of file content compressed so far.
 pub fn pack(
     input: &PackInput,
