@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{inspect_json, qyv, rust_fixture};
+use common::{inspect_json, names, qyv, rust_fixture};
 
 struct Out {
     code: Option<i32>,
@@ -52,12 +52,7 @@ fn rust_component_shows_its_world_and_fits_command() {
     assert_eq!(v["validation"]["valid"], true);
     assert_eq!(v["language"]["language"], "Rust");
     assert_eq!(v["component"]["fits"], "wasi:cli/command");
-    let exports: Vec<&str> = v["component"]["exports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let exports = names(&v["component"]["exports"]);
     assert!(
         exports.iter().any(|e| e.starts_with("wasi:cli/run@0.2")),
         "{exports:?}"
@@ -112,13 +107,7 @@ fn preview1_core_module_shows_imports_and_the_adapter_it_needs() {
     assert_eq!(fd_write["module"], "wasi_snapshot_preview1");
     assert_eq!(fd_write["kind"], "func");
     assert_eq!(fd_write["type"], "(i32, i32, i32, i32) -> i32");
-    assert!(
-        m["exports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["name"] == "_start")
-    );
+    assert!(names(&m["exports"]).contains(&"_start"));
     assert_eq!(m["memories"][0]["memory64"], false);
 
     let out = inspect(&["--wit"], &wasm);

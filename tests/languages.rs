@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{build_ok, inspect_json, qyv, root};
+use common::{build_ok, inspect_json, names, qyv, root};
 
 /// The files below `dir`, by relative path, with their contents (build outputs left out).
 fn tree(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
@@ -105,12 +105,7 @@ fn a_go_reactor_builds_as_c_shared_and_exports_its_functions() {
     let v = inspect_json(&dir.join("target/qyv/adder.wasm"));
     assert_eq!(v["kind"], "core-module");
     assert_eq!(v["module"]["wasi"]["shape"], "reactor");
-    let exports: Vec<&str> = v["module"]["exports"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["name"].as_str().unwrap())
-        .collect();
+    let exports = names(&v["module"]["exports"]);
     assert!(
         exports.contains(&"add") && exports.contains(&"_initialize"),
         "{exports:?}"

@@ -138,3 +138,12 @@ pub fn inspect_json(file: &Path) -> serde_json::Value {
     );
     serde_json::from_slice(&out.stdout).expect("inspect --json prints JSON")
 }
+
+/// The `name`s of a list in inspect's JSON (imports, exports).
+pub fn names(list: &serde_json::Value) -> Vec<&str> {
+    list.as_array()
+        .expect("a JSON list")
+        .iter()
+        .map(|e| e["name"].as_str().expect("a name"))
+        .collect()
+}
