@@ -384,6 +384,10 @@ fn compile_cache_is_reused_and_a_damaged_entry_is_rebuilt() {
         .unwrap();
     assert!(clean.status.success());
     assert_eq!(std::fs::read_dir(&compiled).unwrap().count(), 0);
+    // The remembered digest of app.wasm goes too.
+    let digests = cache.path().join("blake3");
+    assert!(digests.is_dir());
+    assert_eq!(std::fs::read_dir(&digests).unwrap().count(), 0);
 }
 
 #[test]

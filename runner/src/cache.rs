@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 
-use crate::memo::{Memo, write_atomically};
+use crate::memo::{Memo, MemoKind, write_atomically};
 use qyvpack::dirs::cache_dir;
 
 /// The directory of compiled artifacts.
@@ -21,7 +21,7 @@ pub use qyvpack::digest::content_digest;
 /// The content digest of a file's `bytes`, remembered against the file's identity (see
 /// [`crate::memo`]), so a warm run of a large component does not hash it again.
 pub fn file_digest(path: &Path, bytes: &[u8]) -> String {
-    file_digest_in(Memo::new("blake3"), path, bytes)
+    file_digest_in(Memo::new(MemoKind::Digest), path, bytes)
 }
 
 fn file_digest_in(memo: Option<Memo>, path: &Path, bytes: &[u8]) -> String {
@@ -125,8 +125,13 @@ pub fn clean() -> std::io::Result<(u64, u64)> {
     };
     let mut files = 0;
     let mut bytes = 0;
-    for kind in ["compiled", "digests", "inspect", "bundles", "verified"] {
-        match std::fs::read_dir(root.join(kind)) {
+    let memos = MemoKind::ALL.iter().map(|k| k.dir_name());
+    let dirs = ["compiled", crate::verified::BLOBS_DIR]
+        .into_iter()
+        .chain(memos)
+        .chain(MemoKind::RETIRED);
+    for dir in dirs {
+        match std::fs::read_dir(root.join(dir)) {
             Ok(entries) => {
                 for entry in entries {
                     let entry = entry?;

@@ -1,22 +1,55 @@
 //! Facts about a file remembered against its identity: device, inode, size, mtime and ctime.
 //! Any write changes ctime, and its owner cannot set ctime back, so a record whose identity
-//! still matches describes the same bytes. `qyv run` remembers a large component's sha256
-//! this way, `qyv inspect` its validation, so a warm start does not redo either.
+//! still matches describes the same bytes. `qyv run` remembers a large component's content
+//! digest this way, `qyv inspect` its validation, so a warm start does not redo either.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qyvpack::dirs::cache_dir;
 
-/// Records of one kind (`digests`, `inspect`, ...) under a cache directory.
+/// What is remembered: each kind has its own directory under the cache directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemoKind {
+    /// A file's content digest (BLAKE3).
+    Digest,
+    /// `qyv inspect`'s validation of a file.
+    Inspect,
+    /// A bundle verified in full (see [`crate::verified`]).
+    Bundle,
+}
+
+impl MemoKind {
+    /// Every kind, for `qyv cache clean`.
+    pub const ALL: [MemoKind; 3] = [MemoKind::Digest, MemoKind::Inspect, MemoKind::Bundle];
+
+    /// Directories of kinds that older qyv versions kept: still removed by `qyv cache clean`.
+    pub const RETIRED: [&str; 1] = ["digests"];
+
+    /// Its directory's name below the cache directory.
+    pub fn dir_name(self) -> &'static str {
+        match self {
+            MemoKind::Digest => "blake3",
+            MemoKind::Inspect => "inspect",
+            MemoKind::Bundle => "bundles",
+        }
+    }
+}
+
+/// Records of one kind under a cache directory.
 pub struct Memo {
     dir: PathBuf,
 }
 
 impl Memo {
     /// The records of `kind` under the cache directory; `None` when there is no home.
-    pub fn new(kind: &str) -> Option<Memo> {
-        cache_dir().map(|d| Memo::in_dir(d.join(kind)))
+    pub fn new(kind: MemoKind) -> Option<Memo> {
+        cache_dir().map(|d| Memo::under(&d, kind))
+    }
+
+    /// The records of `kind` under the cache directory `root`.
+    pub fn under(root: &Path, kind: MemoKind) -> Memo {
+        Memo::in_dir(root.join(kind.dir_name()))
     }
 
     pub fn in_dir(dir: PathBuf) -> Memo {

@@ -17,7 +17,10 @@ use qyvpack::bundle::{Bundle, Index, SignedIndex};
 use qyvpack::digest::content_digest;
 
 use crate::cache::Entry;
-use crate::memo::Memo;
+use crate::memo::{Memo, MemoKind};
+
+/// Where verified components are kept, below the cache directory.
+pub const BLOBS_DIR: &str = "verified";
 
 /// The records and the kept components.
 pub struct Verified {
@@ -46,8 +49,8 @@ impl Verified {
 
     pub fn in_dir(root: &Path) -> Verified {
         Verified {
-            memo: Memo::in_dir(root.join("bundles")),
-            blobs: root.join("verified"),
+            memo: Memo::under(root, MemoKind::Bundle),
+            blobs: root.join(BLOBS_DIR),
         }
     }
 

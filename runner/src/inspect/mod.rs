@@ -12,7 +12,7 @@ use std::path::Path;
 
 use wasmparser::{Chunk, Encoding, Parser, Payload, WasmFeatures};
 
-use crate::memo::Memo;
+use crate::memo::{Memo, MemoKind};
 
 pub use render::{human_size, render_human};
 pub use report::*;
@@ -53,7 +53,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
 /// remembered for this very file (see [`crate::memo`]): validating every function body of a
 /// large component is most of an inspection's time.
 pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
-    let memo = Memo::new("inspect");
+    let memo = Memo::new(MemoKind::Inspect);
     let tag = checked_tag();
     let remembered = memo
         .as_ref()
