@@ -1,7 +1,7 @@
 //! Bundles: round trips, reproducibility, tampering, and a corpus of hostile archives.
 
+use crate::digest::{content_digest, sha256_hex};
 use ring::signature::{Ed25519KeyPair, KeyPair};
-use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::keys;
@@ -109,7 +109,7 @@ fn files_larger_than_the_pipeline_chunks_arrive_whole_and_in_order() {
     .unwrap();
     assert_eq!(seen.get(), packed.unpacked, "progress ends at the total");
     let bytes = std::fs::read(&out).unwrap();
-    assert_eq!(packed.sha256, hex(&Sha256::digest(&bytes)));
+    assert_eq!(packed.sha256, sha256_hex(&bytes));
     let b = read(&bytes, ReadLimits::default()).unwrap();
     assert_eq!(b.component(), &component[..]);
     assert_eq!(b.files["models/m.bin"], model);
@@ -154,7 +154,7 @@ fn packing_over_a_bundle_replaces_it_and_leaves_no_temporary_file() {
     other.manifest = b"name: tiny\nentrypoint: app.wasm\n# changed\n".to_vec();
     let packed = pack(&other, None, &out, &|_| {}).unwrap();
     let bytes = std::fs::read(&out).unwrap();
-    assert_eq!(packed.sha256, hex(&Sha256::digest(&bytes)));
+    assert_eq!(packed.sha256, sha256_hex(&bytes));
     let b = read(&bytes, ReadLimits::default()).unwrap();
     assert!(b.manifest_text().ends_with(b"# changed\n"));
     let names: Vec<_> = std::fs::read_dir(dir.path())
@@ -233,7 +233,7 @@ fn entry_for(path: &str, data: &[u8]) -> FileEntry {
         path: path.into(),
         mode: FILE_MODE,
         size: data.len() as u64,
-        blake3: blake3::hash(data).to_hex().to_string(),
+        blake3: content_digest(data),
     }
 }
 
@@ -254,7 +254,7 @@ fn assemble(
         manifest: MANIFEST_PATH.into(),
         files,
         archive_size: covered.len() as u64,
-        archive_sha256: hex(&Sha256::digest(&covered)),
+        archive_sha256: sha256_hex(&covered),
     };
     let index_bytes = serde_json::to_vec(&index).unwrap();
     let sig = key
