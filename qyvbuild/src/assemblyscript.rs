@@ -20,46 +20,32 @@ pub struct AssemblyScript;
 const VERSIONS: &str = "assemblyscript@0.28.20 @assemblyscript/wasi-shim@0.1.0";
 const ENTRY: &str = "assembly/index.ts";
 
-fn install() -> String {
-    format!(
-        "npm install --prefix {} {VERSIONS}",
-        tools::qyv_tools_dir().display()
-    )
+/// `rel` in the project's `node_modules`, else in the one `install-toolchains.sh` filled.
+fn module_file(dir: &Path, rel: &str) -> Option<PathBuf> {
+    tools::node_modules(dir, |m| m.join(rel).is_file()).map(|m| m.join(rel))
 }
 
-/// `asc`'s script: the project's own, else the one `install-toolchains.sh` installed.
+/// `asc`'s script.
 fn asc(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), tools::qyv_tools_dir()]
-        .iter()
-        .map(|d| d.join("node_modules/assemblyscript/bin/asc.js"))
-        .find(|p| p.is_file())
+    module_file(dir, "assemblyscript/bin/asc.js")
 }
 
 fn shim(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), tools::qyv_tools_dir()]
-        .iter()
-        .map(|d| d.join("node_modules/@assemblyscript/wasi-shim/asconfig.json"))
-        .find(|p| p.is_file())
+    module_file(dir, "@assemblyscript/wasi-shim/asconfig.json")
 }
 
 fn missing(dir: &Path) -> Vec<Missing> {
-    let mut missing = Vec::new();
-    if tools::on_path("node").is_none() {
-        missing.push(Missing {
-            what: "node".into(),
-            install: "apt-get install nodejs npm".into(),
-        });
-    }
+    let mut missing: Vec<Missing> = tools::node_missing().into_iter().collect();
     if asc(dir).is_none() {
         missing.push(Missing {
             what: "asc (npm assemblyscript)".into(),
-            install: install(),
+            install: tools::npm_install(VERSIONS),
         });
     }
     if shim(dir).is_none() {
         missing.push(Missing {
             what: "the WASI shim (npm @assemblyscript/wasi-shim)".into(),
-            install: install(),
+            install: tools::npm_install(VERSIONS),
         });
     }
     missing

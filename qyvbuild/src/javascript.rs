@@ -41,24 +41,14 @@ const { component } = await componentize({
 await writeFile(out, component);
 "#;
 
-fn install() -> String {
-    format!(
-        "npm install --prefix {} {PACKAGE}@{VERSION}",
-        tools::qyv_tools_dir().display()
-    )
-}
-
 /// The `node_modules` holding componentize-js and the preview2 shim: the project's, else
 /// the one `install-toolchains.sh` filled.
 fn modules(dir: &Path) -> Option<PathBuf> {
-    [dir.to_path_buf(), tools::qyv_tools_dir()]
-        .iter()
-        .map(|d| d.join("node_modules"))
-        .find(|m| {
-            m.join(PACKAGE).join("src/componentize.js").is_file()
-                && m.join("@bytecodealliance/preview2-shim/dist/nodejs/filesystem.js")
-                    .is_file()
-        })
+    tools::node_modules(dir, |m| {
+        m.join(PACKAGE).join("src/componentize.js").is_file()
+            && m.join("@bytecodealliance/preview2-shim/dist/nodejs/filesystem.js")
+                .is_file()
+    })
 }
 
 /// The entry module: package.json's `main`, else the first of [`ENTRIES`].
@@ -72,17 +62,11 @@ fn entry(dir: &Path) -> Option<PathBuf> {
 }
 
 fn missing(dir: &Path) -> Vec<Missing> {
-    let mut missing = Vec::new();
-    if tools::on_path("node").is_none() {
-        missing.push(Missing {
-            what: "node".into(),
-            install: "apt-get install nodejs npm".into(),
-        });
-    }
+    let mut missing: Vec<Missing> = tools::node_missing().into_iter().collect();
     if modules(dir).is_none() {
         missing.push(Missing {
             what: format!("componentize-js (npm {PACKAGE}) with its preview2 shim"),
-            install: install(),
+            install: tools::npm_install(&format!("{PACKAGE}@{VERSION}")),
         });
     }
     missing

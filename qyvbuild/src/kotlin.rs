@@ -19,13 +19,6 @@ pub struct Kotlin;
 
 const VERSION: &str = "2.4.20";
 
-fn install() -> String {
-    format!(
-        "npm install --prefix {} kotlin-compiler@{VERSION}",
-        tools::qyv_tools_dir().display()
-    )
-}
-
 /// The compiler's home (`bin/kotlinc-wasm`, `lib/kotlin-stdlib-wasm-wasi.klib`).
 fn kotlin_home() -> Option<PathBuf> {
     let home = tools::qyv_tools_dir().join("node_modules/kotlin-compiler");
@@ -72,7 +65,7 @@ fn missing() -> Vec<Missing> {
     if kotlin_home().is_none() {
         missing.push(Missing {
             what: "kotlinc-wasm (npm kotlin-compiler)".into(),
-            install: install(),
+            install: tools::npm_install(&format!("kotlin-compiler@{VERSION}")),
         });
     }
     missing

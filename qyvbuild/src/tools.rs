@@ -66,6 +66,33 @@ pub fn qyv_tools_dir() -> PathBuf {
     home.join(".local/share/qyv/tools")
 }
 
+/// The command that installs npm `packages` where qyv looks for them.
+pub fn npm_install(packages: &str) -> String {
+    format!(
+        "npm install --prefix {} {packages}",
+        qyv_tools_dir().display()
+    )
+}
+
+/// The first `node_modules` holding what `has` looks for: the project's own, else the one
+/// `scripts/install-toolchains.sh` filled.
+pub fn node_modules(project: &Path, has: impl Fn(&Path) -> bool) -> Option<PathBuf> {
+    [project.to_path_buf(), qyv_tools_dir()]
+        .into_iter()
+        .map(|d| d.join("node_modules"))
+        .find(|m| has(m))
+}
+
+/// node, when it is not installed.
+pub fn node_missing() -> Option<crate::toolchain::Missing> {
+    on_path("node")
+        .is_none()
+        .then(|| crate::toolchain::Missing {
+            what: "node".into(),
+            install: "apt-get install nodejs npm".into(),
+        })
+}
+
 /// The first line a program prints (stdout, else stderr) for `args`, if it runs and succeeds.
 pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
     let out = Command::new(program).args(args).output().ok()?;
