@@ -1,6 +1,7 @@
 //! `qyv`: build, pack, inspect and run WebAssembly components.
 
 mod commands;
+mod progress;
 
 use clap::Parser;
 

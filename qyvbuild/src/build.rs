@@ -8,7 +8,7 @@ use qyvpack::manifest;
 
 use crate::componentize::{self, AdapterKind};
 use crate::progress::Progress;
-use crate::toolchain::{BuildError, BuildRequest, Language, Toolchain};
+use crate::toolchain::{BuildError, BuildRequest, Driver, Toolchain};
 use crate::{toolchains, toolchains_for};
 
 /// What the user asked on the command line, on top of the manifest's `build:` section.
@@ -25,7 +25,7 @@ pub struct BuildOptions {
 #[derive(Debug, Clone)]
 pub struct Built {
     pub name: String,
-    pub language: Language,
+    pub driver: Driver,
     /// The manifest used or written.
     pub manifest: PathBuf,
     /// A manifest with safe defaults was written because the project had none.
@@ -56,7 +56,7 @@ pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, 
             .or_else(|| {
                 candidates
                     .iter()
-                    .position(|t| t.language().id() == lang.to_ascii_lowercase())
+                    .position(|t| t.driver().id() == lang.to_ascii_lowercase())
             });
         if let Some(i) = pick {
             return Ok(candidates.swap_remove(i));
@@ -67,7 +67,7 @@ pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, 
     }
     let looked_for = toolchains()
         .iter()
-        .map(|t| format!("{} ({})", t.markers().join(", "), t.language()))
+        .map(|t| format!("{} ({})", t.markers().join(", "), t.driver()))
         .collect::<Vec<_>>()
         .join("; ");
     Err(BuildError::NoProject {
@@ -77,7 +77,11 @@ pub fn detect(dir: &Path, language: Option<&str>) -> Result<Box<dyn Toolchain>, 
 }
 
 /// Builds the project in `dir`.
-pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<Built, BuildError> {
+pub fn build(
+    dir: &Path,
+    options: &BuildOptions,
+    progress: &dyn Progress,
+) -> Result<Built, BuildError> {
     let dir = dir.canonicalize().map_err(|e| {
         BuildError::io(
             format!("cannot open project directory {}", dir.display()),
@@ -91,7 +95,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
     let m = loaded.as_ref().map(|l| &l.manifest);
     let build_cfg = m.and_then(|m| m.build.as_ref());
     let toolchain: Box<dyn Toolchain> = match build_cfg.and_then(|b| b.command.clone()) {
-        Some(command) => Box::new(crate::command::BuildCommand {
+        Some(command) => Box::new(crate::lang::command::BuildCommand {
             command,
             output: build_cfg.and_then(|b| b.output.clone()),
         }),
@@ -125,7 +129,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
         None => {
             let entry = format!("target/qyv/{name}.wasm");
             let path = dir.join(format!("{name}.qyv"));
-            let text = default_manifest(&name, &entry, toolchain.language());
+            let text = default_manifest(&name, &entry, toolchain.driver());
             crate::output::write_atomically(&path, text.as_bytes())
                 .map_err(|e| BuildError::io(format!("cannot write {}", path.display()), e))?;
             progress.note(&format!(
@@ -155,7 +159,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
                     adapter: None,
                 }
             } else {
-                let core = match toolchain.language().producers_name() {
+                let core = match toolchain.driver().producers_name() {
                     Some(lang) => componentize::record_language(&core, lang)?,
                     None => core,
                 };
@@ -182,7 +186,7 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
     progress.finish();
     Ok(Built {
         name,
-        language: toolchain.language(),
+        driver: toolchain.driver(),
         manifest: manifest_path,
         wrote_manifest,
         output,
@@ -195,8 +199,8 @@ pub fn build(dir: &Path, options: &BuildOptions, progress: &Progress) -> Result<
 }
 
 /// The manifest written for a project that has none: nothing granted.
-pub fn default_manifest(name: &str, entrypoint: &str, language: Language) -> String {
-    let language = language.manifest_language();
+pub fn default_manifest(name: &str, entrypoint: &str, driver: Driver) -> String {
+    let language = driver.language();
     format!(
         "# Written by `qyv build`. Grant only what the app needs: see docs/manifest.md.\n\
          name: {name}\n\
@@ -251,7 +255,7 @@ mod tests {
 
     #[test]
     fn default_manifest_grants_nothing_and_parses() {
-        let text = default_manifest("demo", "target/qyv/demo.wasm", Language::Rust);
+        let text = default_manifest("demo", "target/qyv/demo.wasm", Driver::Rust);
         let m = manifest::parse(&text, Path::new("demo.qyv")).expect("valid manifest");
         assert_eq!(m.name, "demo");
         assert_eq!(m.entrypoint, "target/qyv/demo.wasm");

@@ -176,7 +176,7 @@ impl Compat {
 }
 
 /// Builds the layer with `zig` (once: it is kept under the cache directory).
-pub fn prepare(zig: &Path, progress: &Progress) -> Result<Compat, BuildError> {
+pub fn prepare(zig: &Path, progress: &dyn Progress) -> Result<Compat, BuildError> {
     let mut sources: Vec<(String, String)> = vec![
         ("qyv_tag.c".into(), TAG.into()),
         (
@@ -191,7 +191,7 @@ pub fn prepare(zig: &Path, progress: &Progress) -> Result<Compat, BuildError> {
     let key = {
         use sha2::{Digest, Sha256};
         let mut h = Sha256::new();
-        h.update(crate::c::INSTALL);
+        h.update(crate::zig_cc::INSTALL);
         h.update(&header);
         for (n, s) in &sources {
             h.update(n);
@@ -292,7 +292,7 @@ pub fn linked_stubs(wasm: &[u8]) -> Vec<String> {
 }
 
 /// Says which stubs a build linked (shown now, and returned for the build's notes).
-pub fn report_stubs(wasm: &Path, progress: &Progress) -> Vec<String> {
+pub fn report_stubs(wasm: &Path, progress: &dyn Progress) -> Vec<String> {
     let Ok(bytes) = std::fs::read(wasm) else {
         return Vec::new();
     };

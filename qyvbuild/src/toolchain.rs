@@ -5,10 +5,11 @@ use std::path::{Path, PathBuf};
 
 use crate::progress::Progress;
 
-/// A source language qyv builds.
+/// What builds a project: a language's compiler, or a build system around C (a Makefile,
+/// CMake, the manifest's own `build.command`). Each has one [`Toolchain`] driver.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Language {
+pub enum Driver {
     Rust,
     Go,
     Python,
@@ -27,32 +28,32 @@ pub enum Language {
     Command,
 }
 
-impl Language {
+impl Driver {
     /// The driver's name (`qyv build` and `qyv doctor` show it); for a source language, the
     /// name used in manifests (`language:`) and on the command line (`--lang`).
     pub fn id(self) -> &'static str {
         match self {
-            Language::Rust => "rust",
-            Language::Go => "go",
-            Language::Python => "python",
-            Language::C => "c",
-            Language::Zig => "zig",
-            Language::Nim => "nim",
-            Language::AssemblyScript => "assemblyscript",
-            Language::JavaScript => "javascript",
-            Language::Kotlin => "kotlin",
-            Language::Make => "make",
-            Language::CMake => "cmake",
-            Language::Julia => "julia",
-            Language::Command => "command",
+            Driver::Rust => "rust",
+            Driver::Go => "go",
+            Driver::Python => "python",
+            Driver::C => "c",
+            Driver::Zig => "zig",
+            Driver::Nim => "nim",
+            Driver::AssemblyScript => "assemblyscript",
+            Driver::JavaScript => "javascript",
+            Driver::Kotlin => "kotlin",
+            Driver::Make => "make",
+            Driver::CMake => "cmake",
+            Driver::Julia => "julia",
+            Driver::Command => "command",
         }
     }
 
     /// The source language, as a manifest's `language:` names it: a Makefile or CMake
     /// project is C (or C++) to the manifest.
-    pub fn manifest_language(self) -> &'static str {
+    pub fn language(self) -> &'static str {
         match self {
-            Language::Make | Language::CMake => "c",
+            Driver::Make | Driver::CMake => "c",
             other => other.id(),
         }
     }
@@ -61,21 +62,21 @@ impl Language {
     /// that may leave none; `None` where the output is a component that names its own.
     pub fn producers_name(self) -> Option<&'static str> {
         Some(match self {
-            Language::C | Language::Make | Language::CMake => "C",
-            Language::Zig => "Zig",
-            Language::Nim => "Nim",
-            Language::AssemblyScript => "AssemblyScript",
-            Language::Kotlin => "Kotlin",
-            Language::Go => "Go",
-            Language::Rust => "Rust",
-            Language::Python | Language::JavaScript | Language::Julia | Language::Command => {
+            Driver::C | Driver::Make | Driver::CMake => "C",
+            Driver::Zig => "Zig",
+            Driver::Nim => "Nim",
+            Driver::AssemblyScript => "AssemblyScript",
+            Driver::Kotlin => "Kotlin",
+            Driver::Go => "Go",
+            Driver::Rust => "Rust",
+            Driver::Python | Driver::JavaScript | Driver::Julia | Driver::Command => {
                 return None;
             }
         })
     }
 }
 
-impl fmt::Display for Language {
+impl fmt::Display for Driver {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.id())
     }
@@ -84,7 +85,7 @@ impl fmt::Display for Language {
 /// Why a toolchain thinks a directory is its kind of project.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
-    pub language: Language,
+    pub driver: Driver,
     /// The file that gave it away (e.g. `Cargo.toml`).
     pub marker: PathBuf,
 }
@@ -101,7 +102,7 @@ pub struct Missing {
 /// What `qyv doctor` reports for one language.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ToolStatus {
-    pub language: Language,
+    pub driver: Driver,
     /// The compiler's version line, when it was found.
     pub version: Option<String>,
     /// What is missing; empty when the language is ready to build.
@@ -174,9 +175,9 @@ pub enum BuildError {
     #[error("no project found in {dir}: looked for {looked_for}")]
     NoProject { dir: PathBuf, looked_for: String },
     /// The toolchain is not installed or lacks a part.
-    #[error("{language} toolchain is not ready: {}", describe_missing(missing))]
+    #[error("{driver} toolchain is not ready: {}", describe_missing(missing))]
     ToolchainMissing {
-        language: Language,
+        driver: Driver,
         missing: Vec<Missing>,
     },
     /// The project's own description is ambiguous or wrong.
@@ -215,10 +216,10 @@ impl BuildError {
     }
 }
 
-/// A language's build driver.
+/// A language's (or build system's) build driver.
 pub trait Toolchain {
-    /// The language it builds.
-    fn language(&self) -> Language;
+    /// Which driver it is.
+    fn driver(&self) -> Driver;
     /// The files whose presence makes a directory this language's project, for messages.
     fn markers(&self) -> &'static [&'static str];
     /// The file that makes `dir` this language's project, if there is one.
@@ -226,7 +227,7 @@ pub trait Toolchain {
     /// Recognises a project directory.
     fn detect(&self, dir: &Path) -> Option<Detection> {
         self.find_marker(dir).map(|marker| Detection {
-            language: self.language(),
+            driver: self.driver(),
             marker,
         })
     }
@@ -241,6 +242,6 @@ pub trait Toolchain {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError>;
 }

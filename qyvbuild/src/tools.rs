@@ -1,7 +1,7 @@
 //! Finding the external programs the toolchains drive, and running them with their output
 //! shown (or captured behind a spinner and shown on failure).
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
@@ -110,11 +110,11 @@ pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
-/// Runs a compiler. Without a spinner its output passes through as it comes; with one it is
-/// captured and printed, unmangled, only if the compiler fails.
-pub fn run_tool(mut cmd: Command, tool: &str, progress: &Progress) -> Result<(), BuildError> {
-    let interactive = progress.is_interactive();
-    if interactive {
+/// Runs a compiler. Unless the reporter captures it, its output passes through as it comes;
+/// captured, it is handed over whole, unmangled, only if the compiler fails.
+pub fn run_tool(mut cmd: Command, tool: &str, progress: &dyn Progress) -> Result<(), BuildError> {
+    let capture = progress.captures_output();
+    if capture {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     } else {
         // stdout of a compiler is diagnostics too; keep ours for the guest-facing output.
@@ -124,40 +124,24 @@ pub fn run_tool(mut cmd: Command, tool: &str, progress: &Progress) -> Result<(),
         .spawn()
         .map_err(|e| BuildError::io(format!("cannot start {tool}"), e))?;
     let stdout = child.stdout.take().expect("piped stdout");
-    let out_thread = std::thread::spawn(move || {
-        let mut all = String::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !interactive {
-                let _ = writeln!(std::io::stderr(), "{line}");
-            }
-            all.push_str(&line);
-            all.push('\n');
-        }
-        all
+    let stderr = child.stderr.take();
+    let (status, out, err) = std::thread::scope(|scope| {
+        let out_thread = scope.spawn(|| read_lines(stdout, (!capture).then_some(progress)));
+        let err_thread = stderr.map(|stderr| scope.spawn(|| read_lines(stderr, None)));
+        let status = child.wait();
+        let out = out_thread.join().unwrap_or_default();
+        let err = err_thread
+            .map(|t| t.join().unwrap_or_default())
+            .unwrap_or_default();
+        (status, out, err)
     });
-    let err_thread = child.stderr.take().map(|stderr| {
-        std::thread::spawn(move || {
-            let mut all = String::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                all.push_str(&line);
-                all.push('\n');
-            }
-            all
-        })
-    });
-    let status = child
-        .wait()
-        .map_err(|e| BuildError::io(format!("waiting for {tool}"), e))?;
-    let out = out_thread.join().unwrap_or_default();
-    let err = err_thread
-        .map(|t| t.join().unwrap_or_default())
-        .unwrap_or_default();
+    let status = status.map_err(|e| BuildError::io(format!("waiting for {tool}"), e))?;
     if status.success() {
         return Ok(());
     }
-    if interactive {
+    if capture {
         progress.finish();
-        eprint!("{out}{err}");
+        progress.tool_output(&format!("{out}{err}"));
     }
     Err(BuildError::CompilerFailed {
         tool: tool.to_string(),
@@ -165,12 +149,26 @@ pub fn run_tool(mut cmd: Command, tool: &str, progress: &Progress) -> Result<(),
     })
 }
 
+/// All of a compiler's output stream, each line also handed to `pass_through` as it comes.
+pub(crate) fn read_lines(stream: impl Read, pass_through: Option<&dyn Progress>) -> String {
+    let mut all = String::new();
+    for line in BufReader::new(stream).lines().map_while(Result::ok) {
+        let start = all.len();
+        all.push_str(&line);
+        all.push('\n');
+        if let Some(progress) = pass_through {
+            progress.tool_output(&all[start..]);
+        }
+    }
+    all
+}
+
 /// Runs a compiler (see [`run_tool`]), then records the sources digest beside its output
 /// (see [`up_to_date`]).
 pub fn run_and_record(
     cmd: Command,
     tool: &str,
-    progress: &Progress,
+    progress: &dyn Progress,
     out: &Path,
     digest: &str,
 ) -> Result<(), BuildError> {

@@ -1,6 +1,10 @@
 //! The qyv package format: the `.qyv` manifest (schema, parsing, validation) and `.qyvbin`
 //! bundles. Depends on no other crate of the workspace.
 
+// A library reports through its caller (typed errors); only the CLI prints and decides the exit
+// code.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 pub mod bundle;
 pub mod digest;
 pub mod dirs;

@@ -8,6 +8,7 @@ use qyvbuild::progress::Progress;
 use qyvbuild::toolchain::BuildError;
 
 use super::exit;
+use crate::progress::Spinner;
 
 /// Build the project in a directory into a WASI P2 component.
 ///
@@ -43,7 +44,7 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let progress = Progress::new(opts.verbose, opts.quiet);
+    let progress = Spinner::new(opts.verbose, opts.quiet);
     let options = BuildOptions {
         target: opts.target,
         profile: opts.profile,
@@ -78,7 +79,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         eprintln!(
             "built {} ({}): {} [{how}]",
             built.name,
-            built.language,
+            built.driver,
             relative(&built.output).display()
         );
     }

@@ -23,7 +23,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             .iter()
             .map(|s| {
                 serde_json::json!({
-                    "language": s.language,
+                    "language": s.driver,
                     "version": s.version,
                     "ready": s.ready(),
                     "missing": s.missing,
@@ -36,7 +36,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             let state = if s.ready() { "ok" } else { "missing" };
             println!(
                 "{:<14} {:<8} {}",
-                s.language.id(),
+                s.driver.id(),
                 state,
                 s.version.as_deref().unwrap_or("not found")
             );

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use qyvbuild::progress::Progress;
 use qyvpack::manifest::{self, FsAccess, units};
 use runner::app::{self, Invocation, LimitFlags, Prepared, ProjectFiles, Wasm};
 use runner::grants::Overrides;
@@ -352,7 +353,7 @@ fn manifest_dir(path: &Path) -> PathBuf {
 
 /// Builds the project (a no-op when nothing changed), like `cargo run`.
 fn build_first(dir: &Path, opts: &Opts) -> Result<(), String> {
-    let progress = qyvbuild::progress::Progress::captured(opts.verbose);
+    let progress = crate::progress::Spinner::captured(opts.verbose);
     let built = qyvbuild::build::build(dir, &Default::default(), &progress);
     progress.finish();
     built

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -72,8 +72,8 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 }
 
 impl Toolchain for AssemblyScript {
-    fn language(&self) -> Language {
-        Language::AssemblyScript
+    fn driver(&self) -> Driver {
+        Driver::AssemblyScript
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -102,7 +102,7 @@ impl Toolchain for AssemblyScript {
             (out.status.success() && !version.is_empty()).then(|| format!("asc {version}"))
         });
         ToolStatus {
-            language: Language::AssemblyScript,
+            driver: Driver::AssemblyScript,
             version,
             missing: missing(&here),
         }
@@ -111,13 +111,13 @@ impl Toolchain for AssemblyScript {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
         let lacking = missing(dir);
         let (Some(asc), Some(shim), true) = (asc(dir), shim(dir), lacking.is_empty()) else {
             return Err(BuildError::ToolchainMissing {
-                language: Language::AssemblyScript,
+                driver: Driver::AssemblyScript,
                 missing: lacking,
             });
         };

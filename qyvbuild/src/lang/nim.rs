@@ -9,7 +9,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -121,8 +121,8 @@ fn clang_wasm_builtins() -> bool {
 }
 
 impl Toolchain for Nim {
-    fn language(&self) -> Language {
-        Language::Nim
+    fn driver(&self) -> Driver {
+        Driver::Nim
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -139,7 +139,7 @@ impl Toolchain for Nim {
     fn status(&self) -> ToolStatus {
         let version = tools::on_path("nim").and_then(|n| tools::version_line(&n, &["--version"]));
         ToolStatus {
-            language: Language::Nim,
+            driver: Driver::Nim,
             version,
             missing: missing(),
         }
@@ -148,12 +148,12 @@ impl Toolchain for Nim {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let lacking = missing();
         if !lacking.is_empty() {
             return Err(BuildError::ToolchainMissing {
-                language: Language::Nim,
+                driver: Driver::Nim,
                 missing: lacking,
             });
         }

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::{tools, wit};
 
@@ -27,8 +27,8 @@ fn missing() -> Vec<Missing> {
 }
 
 impl Toolchain for Python {
-    fn language(&self) -> Language {
-        Language::Python
+    fn driver(&self) -> Driver {
+        Driver::Python
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -42,7 +42,7 @@ impl Toolchain for Python {
     fn status(&self) -> ToolStatus {
         let version = componentize_py().and_then(|p| tools::version_line(&p, &["--version"]));
         ToolStatus {
-            language: Language::Python,
+            driver: Driver::Python,
             missing: if version.is_some() {
                 Vec::new()
             } else {
@@ -55,10 +55,10 @@ impl Toolchain for Python {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let tool = componentize_py().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::Python,
+            driver: Driver::Python,
             missing: missing(),
         })?;
         let dir = &request.dir;

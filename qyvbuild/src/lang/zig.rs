@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::c::{require_zig, zig_status};
 use crate::progress::Progress;
-use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Language, ToolStatus, Toolchain};
+use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Driver, ToolStatus, Toolchain};
 use crate::tools;
+use crate::zig_cc::{require_zig, zig_status};
 
 /// The Zig driver.
 pub struct Zig;
@@ -21,8 +21,8 @@ fn root_source(dir: &Path) -> Option<PathBuf> {
 }
 
 impl Toolchain for Zig {
-    fn language(&self) -> Language {
-        Language::Zig
+    fn driver(&self) -> Driver {
+        Driver::Zig
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -34,13 +34,13 @@ impl Toolchain for Zig {
     }
 
     fn status(&self) -> ToolStatus {
-        zig_status(Language::Zig, "zig")
+        zig_status(Driver::Zig, "zig")
     }
 
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
         let name = tools::dir_name(dir);
@@ -56,14 +56,14 @@ impl Toolchain for Zig {
         let digest = tools::sources_digest(
             dir,
             &["zig", "zon"],
-            &format!("{} {optimize}", crate::c::INSTALL),
+            &format!("{} {optimize}", crate::zig_cc::INSTALL),
         );
         let single = target_dir.join(format!("{name}.core.wasm"));
         if root_source(dir).is_some() && tools::up_to_date(&single, &digest) {
             return Ok(CompileOutput::new(single, name, "wasm32-wasi (zig)"));
         }
         // Found only now: finding it asks python3 for its site-packages, which is slow.
-        let zig = require_zig(Language::Zig)?;
+        let zig = require_zig(Driver::Zig)?;
         let mut cmd = Command::new(zig);
         cmd.current_dir(dir);
         let out = match root_source(dir) {

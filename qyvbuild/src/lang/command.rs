@@ -6,11 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::c::{zig, zig_status};
 use crate::c_compat::{self, Compat};
 use crate::progress::Progress;
-use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Language, ToolStatus, Toolchain};
+use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Driver, ToolStatus, Toolchain};
 use crate::tools;
+use crate::zig_cc::{zig, zig_status};
 
 /// The manifest's build command.
 pub struct BuildCommand {
@@ -35,8 +35,8 @@ pub fn toolchain_env(zig: &Path, compat: &Compat) -> Vec<(&'static str, String)>
 }
 
 impl Toolchain for BuildCommand {
-    fn language(&self) -> Language {
-        Language::Command
+    fn driver(&self) -> Driver {
+        Driver::Command
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -48,13 +48,13 @@ impl Toolchain for BuildCommand {
     }
 
     fn status(&self) -> ToolStatus {
-        zig_status(Language::Command, "zig cc (CC for build.command)")
+        zig_status(Driver::Command, "zig cc (CC for build.command)")
     }
 
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
         let Some(output) = &self.output else {

@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use crate::c::{zig, zig_missing, zig_status};
 use crate::c_compat;
-use crate::command::toolchain_env;
+use crate::lang::command::toolchain_env;
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
+use crate::zig_cc::{zig, zig_missing, zig_status};
 
 const MAKEFILES: &[&str] = &["GNUmakefile", "makefile", "Makefile"];
 
@@ -33,8 +33,8 @@ fn tool_missing(tool: &str, package: &str) -> Option<Missing> {
     })
 }
 
-fn status(language: Language, tool: &str, package: &str) -> ToolStatus {
-    let mut status = zig_status(language, "zig cc");
+fn status(driver: Driver, tool: &str, package: &str) -> ToolStatus {
+    let mut status = zig_status(driver, "zig cc");
     if let Some(m) = tool_missing(tool, package) {
         status.missing.push(m);
     } else if let Some(v) =
@@ -49,8 +49,8 @@ fn status(language: Language, tool: &str, package: &str) -> ToolStatus {
 }
 
 impl Toolchain for Make {
-    fn language(&self) -> Language {
-        Language::Make
+    fn driver(&self) -> Driver {
+        Driver::Make
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -62,16 +62,16 @@ impl Toolchain for Make {
     }
 
     fn status(&self) -> ToolStatus {
-        status(Language::Make, "make", "make")
+        status(Driver::Make, "make", "make")
     }
 
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
-        let zig = ready(Language::Make, "make", "make")?;
+        let zig = ready(Driver::Make, "make", "make")?;
         let compat = c_compat::prepare(&zig, progress)?;
         let before = snapshot(dir);
         let mut cmd = Command::new("make");
@@ -88,8 +88,8 @@ impl Toolchain for Make {
 }
 
 impl Toolchain for CMake {
-    fn language(&self) -> Language {
-        Language::CMake
+    fn driver(&self) -> Driver {
+        Driver::CMake
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -101,16 +101,16 @@ impl Toolchain for CMake {
     }
 
     fn status(&self) -> ToolStatus {
-        status(Language::CMake, "cmake", "cmake")
+        status(Driver::CMake, "cmake", "cmake")
     }
 
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
-        let zig = ready(Language::CMake, "cmake", "cmake")?;
+        let zig = ready(Driver::CMake, "cmake", "cmake")?;
         let compat = c_compat::prepare(&zig, progress)?;
         let build = dir.join("target/qyv/cmake");
         std::fs::create_dir_all(&build)
@@ -165,7 +165,7 @@ impl Toolchain for CMake {
     }
 }
 
-fn ready(language: Language, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
+fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
     let zig = zig();
     let mut missing = if zig.is_none() {
         zig_missing()
@@ -175,7 +175,7 @@ fn ready(language: Language, tool: &str, package: &str) -> Result<PathBuf, Build
     missing.extend(tool_missing(tool, package));
     match zig {
         Some(z) if missing.is_empty() => Ok(z),
-        _ => Err(BuildError::ToolchainMissing { language, missing }),
+        _ => Err(BuildError::ToolchainMissing { driver, missing }),
     }
 }
 
@@ -207,7 +207,7 @@ fn output(
     dir: &Path,
     before: &HashMap<PathBuf, SystemTime>,
     tool: &str,
-    progress: &Progress,
+    progress: &dyn Progress,
 ) -> Result<CompileOutput, BuildError> {
     let qyv_dir = dir.join("target/qyv");
     let mut programs: Vec<PathBuf> = snapshot(dir)

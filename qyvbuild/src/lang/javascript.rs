@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::{tools, wit};
 
@@ -73,8 +73,8 @@ fn missing(dir: &Path) -> Vec<Missing> {
 }
 
 impl Toolchain for JavaScript {
-    fn language(&self) -> Language {
-        Language::JavaScript
+    fn driver(&self) -> Driver {
+        Driver::JavaScript
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -99,7 +99,7 @@ impl Toolchain for JavaScript {
             Some(format!("componentize-js {}", json["version"].as_str()?))
         });
         ToolStatus {
-            language: Language::JavaScript,
+            driver: Driver::JavaScript,
             version,
             missing: missing(&here),
         }
@@ -108,13 +108,13 @@ impl Toolchain for JavaScript {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
         let lacking = missing(dir);
         let (Some(modules), true) = (modules(dir), lacking.is_empty()) else {
             return Err(BuildError::ToolchainMissing {
-                language: Language::JavaScript,
+                driver: Driver::JavaScript,
                 missing: lacking,
             });
         };

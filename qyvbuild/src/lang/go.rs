@@ -12,7 +12,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -29,8 +29,8 @@ impl Go {
 }
 
 impl Toolchain for Go {
-    fn language(&self) -> Language {
-        Language::Go
+    fn driver(&self) -> Driver {
+        Driver::Go
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -45,7 +45,7 @@ impl Toolchain for Go {
     fn status(&self) -> ToolStatus {
         let version = Go::go().and_then(|go| tools::version_line(&go, &["version"]));
         ToolStatus {
-            language: Language::Go,
+            driver: Driver::Go,
             missing: if version.is_some() {
                 Vec::new()
             } else {
@@ -68,10 +68,10 @@ impl Toolchain for Go {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let go = Go::go().ok_or_else(|| BuildError::ToolchainMissing {
-            language: Language::Go,
+            driver: Driver::Go,
             missing: vec![Missing {
                 what: "go".into(),
                 install: INSTALL.into(),

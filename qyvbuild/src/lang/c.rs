@@ -8,49 +8,12 @@ use std::process::Command;
 
 use crate::c_compat;
 use crate::progress::Progress;
-use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
-};
+use crate::toolchain::{BuildError, BuildRequest, CompileOutput, Driver, ToolStatus, Toolchain};
 use crate::tools;
+use crate::zig_cc::{INSTALL, require_zig, zig_status};
 
 /// The C driver.
 pub struct C;
-
-pub(crate) const INSTALL: &str = "pip install ziglang==0.17.1";
-
-/// zig from PyPI's ziglang.
-pub fn zig() -> Option<PathBuf> {
-    tools::in_site_packages("ziglang/zig").or_else(|| tools::on_path("zig"))
-}
-
-pub(crate) fn zig_missing() -> Vec<Missing> {
-    vec![Missing {
-        what: "zig (for zig cc)".into(),
-        install: INSTALL.into(),
-    }]
-}
-
-/// zig, or the error saying how to install it, for a language built with it.
-pub(crate) fn require_zig(language: Language) -> Result<PathBuf, BuildError> {
-    zig().ok_or_else(|| BuildError::ToolchainMissing {
-        language,
-        missing: zig_missing(),
-    })
-}
-
-/// Whether zig is installed, for a language built with it; `label` names how it is used.
-pub(crate) fn zig_status(language: Language, label: &str) -> ToolStatus {
-    let version = zig().and_then(|z| tools::version_line(&z, &["version"]));
-    ToolStatus {
-        language,
-        missing: if version.is_some() {
-            Vec::new()
-        } else {
-            zig_missing()
-        },
-        version: version.map(|v| format!("{label} {v}")),
-    }
-}
 
 fn sources(dir: &Path) -> Vec<PathBuf> {
     let mut files = tools::files_with_extension(dir, &["c"]);
@@ -59,8 +22,8 @@ fn sources(dir: &Path) -> Vec<PathBuf> {
 }
 
 impl Toolchain for C {
-    fn language(&self) -> Language {
-        Language::C
+    fn driver(&self) -> Driver {
+        Driver::C
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -72,13 +35,13 @@ impl Toolchain for C {
     }
 
     fn status(&self) -> ToolStatus {
-        zig_status(Language::C, "zig cc")
+        zig_status(Driver::C, "zig cc")
     }
 
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let dir = &request.dir;
         let files = sources(dir);
@@ -106,7 +69,7 @@ impl Toolchain for C {
             return Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)"));
         }
         // Found only now: finding it asks python3 for its site-packages, which is slow.
-        let zig = require_zig(Language::C)?;
+        let zig = require_zig(Driver::C)?;
         let debug = request.profile.as_deref() == Some("debug");
         let compat = c_compat::prepare(&zig, progress)?;
         let mut cmd = Command::new(&zig);

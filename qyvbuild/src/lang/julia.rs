@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -21,8 +21,8 @@ pub const NO_ROUTE: &str = "Julia cannot be built to WASI: Julia has no WASI tar
     Python) and keep Julia on the host";
 
 impl Toolchain for Julia {
-    fn language(&self) -> Language {
-        Language::Julia
+    fn driver(&self) -> Driver {
+        Driver::Julia
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -36,7 +36,7 @@ impl Toolchain for Julia {
 
     fn status(&self) -> ToolStatus {
         ToolStatus {
-            language: Language::Julia,
+            driver: Driver::Julia,
             version: None,
             missing: vec![Missing {
                 what: "a Julia to WASI compiler".into(),
@@ -48,7 +48,7 @@ impl Toolchain for Julia {
     fn compile(
         &self,
         _request: &BuildRequest,
-        _progress: &Progress,
+        _progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         Err(BuildError::Project(NO_ROUTE.into()))
     }

@@ -10,7 +10,7 @@ use std::process::Command;
 
 use crate::progress::Progress;
 use crate::toolchain::{
-    BuildError, BuildRequest, CompileOutput, Language, Missing, ToolStatus, Toolchain,
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
 
@@ -72,8 +72,8 @@ fn missing() -> Vec<Missing> {
 }
 
 impl Toolchain for Kotlin {
-    fn language(&self) -> Language {
-        Language::Kotlin
+    fn driver(&self) -> Driver {
+        Driver::Kotlin
     }
 
     fn markers(&self) -> &'static [&'static str] {
@@ -104,7 +104,7 @@ impl Toolchain for Kotlin {
             )
         });
         ToolStatus {
-            language: Language::Kotlin,
+            driver: Driver::Kotlin,
             version,
             missing: missing(),
         }
@@ -113,12 +113,12 @@ impl Toolchain for Kotlin {
     fn compile(
         &self,
         request: &BuildRequest,
-        progress: &Progress,
+        progress: &dyn Progress,
     ) -> Result<CompileOutput, BuildError> {
         let lacking = missing();
         let (Some(home), true) = (kotlin_home(), lacking.is_empty()) else {
             return Err(BuildError::ToolchainMissing {
-                language: Language::Kotlin,
+                driver: Driver::Kotlin,
                 missing: lacking,
             });
         };

@@ -1,0 +1,174 @@
+//! Rust: cargo projects built for `wasm32-wasip2` (a component) or `wasm32-wasip1` (a core
+//! module that the adapter step turns into one).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::progress::Progress;
+use crate::toolchain::{
+    BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
+};
+use crate::tools;
+
+mod cargo;
+pub mod rustup;
+mod toolchain_file;
+mod unit;
+
+use cargo::{CargoResult, cargo_build, compiler_failed, is_wasip2_rustix_failure};
+use toolchain_file::toolchain_override;
+use unit::{UnitCache, metadata, select_unit};
+
+/// The default target: rustc emits a P2 component directly.
+pub const WASIP2: &str = "wasm32-wasip2";
+/// The fallback target: a preview1 core module, adapted afterwards.
+pub const WASIP1: &str = "wasm32-wasip1";
+
+/// The Rust toolchain driver (cargo + rustup).
+pub struct Rust;
+
+impl Toolchain for Rust {
+    fn driver(&self) -> Driver {
+        Driver::Rust
+    }
+
+    fn markers(&self) -> &'static [&'static str] {
+        &["Cargo.toml"]
+    }
+
+    fn find_marker(&self, dir: &Path) -> Option<PathBuf> {
+        tools::first_file(dir, &["Cargo.toml"])
+    }
+
+    fn status(&self) -> ToolStatus {
+        let version = tool_version("cargo", &["--version"]);
+        let mut missing = Vec::new();
+        if version.is_none() {
+            missing.push(Missing {
+                what: "cargo".into(),
+                install: "install Rust with rustup (https://rustup.rs)".into(),
+            });
+        } else {
+            for target in [WASIP2, WASIP1] {
+                if !target_installed(target, None) {
+                    missing.push(target_missing(target, None));
+                }
+            }
+        }
+        ToolStatus {
+            driver: Driver::Rust,
+            version,
+            missing,
+        }
+    }
+
+    fn compile(
+        &self,
+        request: &BuildRequest,
+        progress: &dyn Progress,
+    ) -> Result<CompileOutput, BuildError> {
+        let mut notes = Vec::new();
+        let toolchain = toolchain_override(&request.dir, &mut notes);
+        for note in &notes {
+            progress.note(&format!("note: {note}"));
+        }
+        progress.phase("resolving");
+        let unit = match UnitCache::load(&request.dir, request, toolchain.as_deref()) {
+            Some(unit) => unit,
+            None => {
+                let metadata = metadata(&request.dir, toolchain.as_deref())?;
+                let unit = select_unit(&metadata, &request.dir, request)?;
+                UnitCache::store(
+                    &request.dir,
+                    request,
+                    toolchain.as_deref(),
+                    &metadata,
+                    &unit,
+                );
+                unit
+            }
+        };
+
+        let target = request.target.clone().unwrap_or_else(|| WASIP2.to_string());
+        progress.phase("compiling");
+        let first = cargo_build(request, &unit, &target, toolchain.as_deref(), progress)?;
+        let wasm = match first {
+            CargoResult::Built(wasm) => wasm,
+            CargoResult::Failed { stderr, status }
+                if target == WASIP2
+                    && !request.target_forced
+                    && is_wasip2_rustix_failure(&stderr) =>
+            {
+                let _ = status;
+                let note = format!(
+                    "a dependency does not build for {WASIP2} with this rustc (an old rustix \
+                     pin asks for the unstable `wasip2` feature); building for {WASIP1} and \
+                     adapting instead (use --target to force one)"
+                );
+                progress.note(&format!("note: {note}"));
+                notes.push(note);
+                match cargo_build(request, &unit, WASIP1, toolchain.as_deref(), progress)? {
+                    CargoResult::Built(wasm) => {
+                        return Ok(CompileOutput {
+                            wasm,
+                            name: unit.name,
+                            target: WASIP1.into(),
+                            notes,
+                        });
+                    }
+                    CargoResult::Failed { stderr, status } => {
+                        return Err(compiler_failed(&stderr, status, progress));
+                    }
+                }
+            }
+            CargoResult::Failed { stderr, status } => {
+                return Err(compiler_failed(&stderr, status, progress));
+            }
+        };
+        Ok(CompileOutput {
+            wasm,
+            name: unit.name,
+            target,
+            notes,
+        })
+    }
+}
+
+/// The first line a tool prints for `args`, if it runs.
+fn tool_version(tool: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(tool).args(args).output().ok()?;
+    out.status.success().then(|| {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    })
+}
+
+/// Whether the standard library for `target` is installed for the rustc that builds in `dir`.
+fn target_installed(target: &str, dir: Option<&Path>) -> bool {
+    let mut cmd = Command::new("rustc");
+    cmd.args(["--print", "sysroot"]);
+    if let Some(dir) = dir {
+        cmd.current_dir(dir);
+    }
+    let Ok(out) = cmd.output() else { return false };
+    let sysroot = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    sysroot
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
+}
+
+fn target_missing(target: &str, toolchain: Option<&str>) -> Missing {
+    Missing {
+        what: format!("the Rust target {target}"),
+        install: match toolchain {
+            Some(tc) => format!("rustup target add {target} --toolchain {tc}"),
+            None => format!("rustup target add {target}"),
+        },
+    }
+}
