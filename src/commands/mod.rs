@@ -72,8 +72,49 @@ pub fn dispatch(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprint!("{}", render_error(&err));
             exit::USAGE
         }
+    }
+}
+
+/// `error: what failed`, then the chain of causes under `Caused by:`, as cargo prints them.
+fn render_error(err: &anyhow::Error) -> String {
+    let mut text = format!("error: {err}\n");
+    let mut causes = err.chain().skip(1).peekable();
+    if causes.peek().is_some() {
+        text.push_str("\nCaused by:\n");
+        for cause in causes {
+            text.push_str(&format!("  {cause}\n"));
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    /// clap's own consistency checks of every subcommand and flag (duplicate names, bad
+    /// defaults, conflicting settings), which otherwise fail only when a user hits them.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn errors_print_their_causes_one_per_line() {
+        let err = anyhow::Error::new(std::io::Error::other("permission denied"))
+            .context("cannot read app.qyv");
+        assert_eq!(
+            render_error(&err),
+            "error: cannot read app.qyv\n\nCaused by:\n  permission denied\n"
+        );
+        assert_eq!(
+            render_error(&anyhow::anyhow!("no such key")),
+            "error: no such key\n"
+        );
     }
 }
