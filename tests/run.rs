@@ -523,8 +523,31 @@ fn scratch_app(extra: &str) -> (tempfile::TempDir, String) {
     (dir, marker)
 }
 
+/// A running `qyv run`, killed if a test fails before it ends.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// Starts `qyv run` of the app in `dir` with probe arguments, stdin and stdout piped.
-fn spawn_probe(dir: &Path, args: &[&str], scratch: Scratch) -> std::process::Child {
+fn spawn_probe(dir: &Path, args: &[&str], scratch: Scratch) -> Running {
     let mut cmd = qyv();
     cmd.current_dir(dir)
         .args(["run", "-q", "app.qyv", "--"])
@@ -535,7 +558,7 @@ fn spawn_probe(dir: &Path, args: &[&str], scratch: Scratch) -> std::process::Chi
     if scratch == Scratch::Fallback {
         cmd.env("QYV_NO_PRIVATE_TMPFS", "1");
     }
-    cmd.spawn().unwrap()
+    Running(cmd.spawn().unwrap())
 }
 
 /// Reads the child's stdout up to the first line (the probe says it is about to block).

@@ -68,8 +68,10 @@ impl Scratch {
                 disk,
                 backing: Backing::Tmpfs { _holder: h },
             };
-            s.make_dirs()?;
-            return Ok(s);
+            // /proc/<holder>/root may be out of reach (hardened /proc): then the fallback.
+            if s.make_dirs().is_ok() {
+                return Ok(s);
+            }
         }
         let s = Scratch {
             root: fallback_dir()?,
