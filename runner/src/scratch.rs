@@ -52,7 +52,9 @@ enum Backing {
 }
 
 impl Scratch {
-    /// A scratch space whose memfs may hold `disk` bytes.
+    /// A scratch space whose memfs may hold `disk` bytes. The kernel ends the holder when
+    /// the thread that made it exits (`PR_SET_PDEATHSIG` follows the thread), so call this
+    /// from a thread that lives as long as the run (qyv's main thread).
     pub fn new(disk: u64) -> io::Result<Scratch> {
         let tmpfs = std::env::var_os(NO_TMPFS_ENV).is_none_or(|v| v != "1");
         Scratch::with(disk, tmpfs)
