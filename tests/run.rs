@@ -495,3 +495,410 @@ fn netfs_fetches_pinned_files_read_only_before_the_start() {
     assert!(out.stderr.contains("cannot fetch"), "{}", out.stderr);
     assert!(out.stdout.is_empty());
 }
+
+/// How scratch data is kept: a private tmpfs (the default where namespaces work, as on
+/// this machine and CI) or the fallback directories in /dev/shm.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Scratch {
+    Tmpfs,
+    Fallback,
+}
+
+const BOTH: [Scratch; 2] = [Scratch::Tmpfs, Scratch::Fallback];
+
+/// A memfs app whose assets hold a file with a unique name (to find leftovers by) and a
+/// nested one; returns the directory and the marker's name.
+fn scratch_app(extra: &str) -> (tempfile::TempDir, String) {
+    let dir = app(&format!(
+        "permissions:\n  fs: read-write\nfs:\n  type: memfs\nassets: [assets]\n{extra}"
+    ));
+    let marker = format!(
+        "marker-{}-{}.txt",
+        std::process::id(),
+        dir.path().file_name().unwrap().to_string_lossy()
+    );
+    std::fs::create_dir_all(dir.path().join("assets/sub")).unwrap();
+    std::fs::write(dir.path().join("assets").join(&marker), "secret").unwrap();
+    std::fs::write(dir.path().join("assets/sub/nested.txt"), "nested").unwrap();
+    (dir, marker)
+}
+
+/// A running `qyv run`, killed if a test fails before it ends.
+struct Running(std::process::Child);
+
+impl std::ops::Deref for Running {
+    type Target = std::process::Child;
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Running {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `qyv run` of the app in `dir` with probe arguments, stdin and stdout piped.
+fn spawn_probe(dir: &Path, args: &[&str], scratch: Scratch) -> Running {
+    let mut cmd = qyv();
+    cmd.current_dir(dir)
+        .args(["run", "-q", "app.qyv", "--"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    if scratch == Scratch::Fallback {
+        cmd.env("QYV_NO_PRIVATE_TMPFS", "1");
+    }
+    Running(cmd.spawn().unwrap())
+}
+
+/// Reads the child's stdout up to the first line (the probe says it is about to block).
+fn first_line(child: &mut std::process::Child) -> String {
+    let mut line = Vec::new();
+    let out = child.stdout.as_mut().unwrap();
+    let mut byte = [0u8; 1];
+    while out.read(&mut byte).unwrap_or(0) == 1 && byte[0] != b'\n' {
+        line.push(byte[0]);
+    }
+    String::from_utf8_lossy(&line).into_owned()
+}
+
+/// Waits for the child, at most `limit` (then kills it and fails).
+fn wait_within(child: &mut std::process::Child, limit: Duration) -> std::process::ExitStatus {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("qyv run did not end within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Scratch directories visible on the host (`qyv-*` in /dev/shm and the temp dir) that
+/// hold a file named `marker`.
+fn leftovers(marker: &str) -> Vec<PathBuf> {
+    fn find(dir: &Path, marker: &str, depth: usize, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if entry.file_name() == marker {
+                found.push(path);
+            } else if depth > 0 && entry.file_type().is_ok_and(|t| t.is_dir()) {
+                find(&path, marker, depth - 1, found);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    for parent in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
+        for entry in std::fs::read_dir(&parent).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with("qyv-") {
+                find(&entry.path(), marker, 3, &mut found);
+            }
+        }
+    }
+    found
+}
+
+/// The processes `pid` started (the scratch holder of a run).
+fn children_of(pid: u32) -> Vec<u32> {
+    let mut kids = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        let list = std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
+        kids.extend(
+            list.split_whitespace()
+                .filter_map(|p| p.parse::<u32>().ok()),
+        );
+    }
+    kids
+}
+
+/// Whether a process is still running (not gone and not a zombie).
+fn running(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|r| r.trim_start().to_string()))
+        .is_some_and(|state| !state.starts_with('Z') && !state.starts_with('X'))
+}
+
+/// Waits up to two seconds for a process to end.
+fn ends_soon(pid: u32) -> bool {
+    let start = Instant::now();
+    while running(pid) {
+        if start.elapsed() > Duration::from_secs(2) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    true
+}
+
+/// The scratch space of a running `qyv run`, seen from the host: the holder's tmpfs, or
+/// the fallback directory.
+fn live_scratch(qyv_pid: u32, scratch: Scratch, marker: &str) -> PathBuf {
+    match scratch {
+        Scratch::Tmpfs => {
+            let kids = children_of(qyv_pid);
+            assert_eq!(kids.len(), 1, "one holder process: {kids:?}");
+            PathBuf::from(format!("/proc/{}/root/tmp", kids[0]))
+        }
+        Scratch::Fallback => {
+            let found = leftovers(marker);
+            assert_eq!(found.len(), 1, "{found:?}");
+            // <root>/memfs/<marker>
+            found[0].parent().unwrap().parent().unwrap().to_path_buf()
+        }
+    }
+}
+
+#[test]
+fn a_timeout_stops_a_guest_blocked_in_a_host_call_and_removes_its_scratch() {
+    for scratch in BOTH {
+        for args in [&["sleep", "60"][..], &["stdin"][..]] {
+            let (dir, marker) = scratch_app("limits:\n  timeout: 1s\n");
+            let start = Instant::now();
+            // stdin stays open and silent: the probe blocks reading it.
+            let mut child = spawn_probe(dir.path(), args, scratch);
+            let status = wait_within(&mut child, Duration::from_secs(10));
+            let elapsed = start.elapsed();
+            let mut stderr = String::new();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            assert_eq!(status.code(), Some(124), "{scratch:?} {args:?}: {stderr}");
+            assert!(stderr.contains("timed out after 1s"), "{stderr}");
+            assert!(
+                elapsed < Duration::from_secs(3),
+                "{scratch:?} {args:?}: {elapsed:?}"
+            );
+            assert_eq!(
+                leftovers(&marker),
+                Vec::<PathBuf>::new(),
+                "{scratch:?} {args:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn sigterm_and_sigint_leave_no_scratch() {
+    for scratch in BOTH {
+        for signal in [libc::SIGTERM, libc::SIGINT] {
+            let (dir, marker) = scratch_app("");
+            let mut child = spawn_probe(dir.path(), &["sleep", "60"], scratch);
+            assert_eq!(first_line(&mut child), "sleeping");
+            let holder = children_of(child.id());
+            // SAFETY: signals our own child.
+            unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+            let status = wait_within(&mut child, Duration::from_secs(5));
+            use std::os::unix::process::ExitStatusExt;
+            assert_eq!(
+                status.signal(),
+                Some(signal),
+                "{scratch:?}: dies of the signal"
+            );
+            assert_eq!(
+                leftovers(&marker),
+                Vec::<PathBuf>::new(),
+                "{scratch:?} {signal}"
+            );
+            for pid in holder {
+                assert!(ends_soon(pid), "{scratch:?}: holder {pid} outlived qyv");
+            }
+        }
+    }
+}
+
+#[test]
+fn after_kill_9_nothing_is_left_once_the_next_run_started() {
+    // A private tmpfs: the holder dies with qyv and the tmpfs with it, at once.
+    let (dir, marker) = scratch_app("");
+    let mut child = spawn_probe(dir.path(), &["sleep", "60"], Scratch::Tmpfs);
+    assert_eq!(first_line(&mut child), "sleeping");
+    let holder = children_of(child.id());
+    assert_eq!(holder.len(), 1, "{holder:?}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ends_soon(holder[0]), "the holder outlived qyv");
+    assert_eq!(leftovers(&marker), Vec::<PathBuf>::new());
+
+    // The fallback: the directory stays until the next run that needs scratch.
+    let (dir, marker) = scratch_app("");
+    let mut child = spawn_probe(dir.path(), &["sleep", "60"], Scratch::Fallback);
+    assert_eq!(first_line(&mut child), "sleeping");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(leftovers(&marker).len(), 1, "SIGKILL cannot be caught");
+    let mut next = spawn_probe(dir.path(), &["argv"], Scratch::Fallback);
+    assert_eq!(
+        wait_within(&mut next, Duration::from_secs(10)).code(),
+        Some(0)
+    );
+    assert_eq!(leftovers(&marker), Vec::<PathBuf>::new());
+}
+
+#[test]
+fn scratch_data_is_readable_by_its_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    for scratch in BOTH {
+        let (dir, marker) = scratch_app("");
+        std::fs::create_dir(dir.path().join("models")).unwrap();
+        std::fs::write(dir.path().join("models/m.bin"), "weights").unwrap();
+        let manifest = dir.path().join("app.qyv");
+        let text = std::fs::read_to_string(&manifest).unwrap();
+        std::fs::write(&manifest, format!("{text}models: [models/m.bin]\n")).unwrap();
+        let mut child = spawn_probe(dir.path(), &["sleep", "60"], scratch);
+        assert_eq!(first_line(&mut child), "sleeping");
+        let root = live_scratch(child.id(), scratch, &marker);
+        let mode = |p: PathBuf| {
+            let m = std::fs::metadata(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            (p, m.permissions().mode() & 0o777)
+        };
+        let dirs = [
+            root.clone(),
+            root.join("memfs"),
+            root.join("memfs/sub"),
+            root.join("models"),
+        ];
+        let files = [
+            root.join("memfs").join(&marker),
+            root.join("memfs/sub/nested.txt"),
+            root.join("models/m.bin"),
+        ];
+        for d in dirs {
+            let (p, m) = mode(d);
+            assert_eq!(m, 0o700, "{scratch:?} {}: {m:o}", p.display());
+        }
+        for f in files {
+            let (p, m) = mode(f);
+            assert_eq!(m, 0o600, "{scratch:?} {}: {m:o}", p.display());
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+}
+
+#[test]
+fn writes_past_limits_disk_fail_in_the_guest_with_enospc() {
+    // A preview1 module gets ENOSPC from fd_write. A component's write goes through a
+    // wasi:io stream: the host gives the error code (insufficient-space) to a guest that
+    // asks for it, but Rust's wasip2 std reports any stream error as a plain I/O error.
+    for (target, error) in [
+        ("wasm32-wasip1", "No space left on device"),
+        ("wasm32-wasip2", "I/O error"),
+    ] {
+        let (dir, _) = scratch_app("limits:\n  disk: 8MiB\n  memory: 64MiB\n");
+        std::fs::copy(probe(target), dir.path().join("probe.wasm")).unwrap();
+        let out = probe_in(dir.path(), &["fill", "/data/big"]);
+        assert_eq!(out.code, Some(0), "the host is fine: {}", out.stderr);
+        assert!(
+            out.stdout.starts_with("denied fill after") && out.stdout.contains(error),
+            "{target}: {}",
+            out.stdout
+        );
+        let mib: usize = out
+            .stdout
+            .split_whitespace()
+            .nth(3)
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(mib <= 8, "{}", out.stdout);
+    }
+
+    // Assets that do not fit are refused before the start, with or without a tmpfs.
+    for scratch in BOTH {
+        let (dir, _) = scratch_app("limits:\n  disk: 4KiB\n");
+        std::fs::write(dir.path().join("assets/big.bin"), vec![0u8; 8192]).unwrap();
+        let mut child = spawn_probe(dir.path(), &["argv"], scratch);
+        let status = wait_within(&mut child, Duration::from_secs(10));
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        assert_eq!(status.code(), Some(125), "{scratch:?}: {stderr}");
+        assert!(stderr.contains("more than limits.disk"), "{stderr}");
+    }
+}
+
+#[test]
+fn a_zero_timeout_is_refused_on_the_command_line_as_in_the_manifest() {
+    let dir = app("");
+    let out = run_qyv(
+        &["-q", "--timeout", "0", "app.qyv", "--", "argv"],
+        dir.path(),
+        &[],
+    );
+    assert_eq!(out.code, Some(125), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--timeout: must be more than 0"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty());
+    let dir = app("limits:\n  timeout: 0s\n");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125), "{}", out.stderr);
+    assert!(
+        out.stderr.contains("`limits.timeout`: must be more than 0"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_netfs_server_that_never_answers_is_given_up_at_limits_timeout() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            held.push(conn);
+        }
+    });
+    let dir = app(&format!(
+        "permissions:\n  fs: read\nfs:\n  type: netfs\n  source: http://127.0.0.1:{port}/files/\n  files:\n    - path: a.txt\nlimits:\n  timeout: 1s\n"
+    ));
+    let start = Instant::now();
+    let mut child = spawn_probe(dir.path(), &["argv"], Scratch::Tmpfs);
+    let status = wait_within(&mut child, Duration::from_secs(10));
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert_eq!(status.code(), Some(125), "{stderr}");
+    assert!(
+        stderr.contains("took longer than the deadline for all netfs files (1s)"),
+        "{stderr}"
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}

@@ -8,8 +8,9 @@ use qyvpack::files::DeclaredFile;
 use qyvpack::manifest::{AppType, FsAccess, FsType, Manifest};
 
 use crate::grants::{DATA_DIR, Grants, MODELS_DIR, Mount, NetRules, Overrides};
+use crate::netfs::FetchLimits;
 use crate::run::{RunLimits, RunRequest};
-use crate::sandbox::Scratch;
+use crate::scratch::{self, Scratch};
 
 /// Why an app cannot be started as asked.
 #[derive(Debug, thiserror::Error)]
@@ -92,12 +93,28 @@ fn read_declared(dir: &Path, files: &[DeclaredFile], dest: &Path) -> std::io::Re
     std::fs::read(dir.join(&f.source))
 }
 
-/// A run ready to start; keeps its scratch directories alive until dropped.
+/// A run ready to start; keeps its scratch space alive until dropped.
 pub struct Prepared {
     pub request: RunRequest,
     /// Whether the command line widened the manifest's grants.
     pub widened: bool,
-    _scratch: Vec<Scratch>,
+    scratch: Option<Scratch>,
+}
+
+impl Prepared {
+    /// The run's scratch space, when it needs one.
+    pub fn scratch(&self) -> Option<&Scratch> {
+        self.scratch.as_ref()
+    }
+}
+
+/// The run's scratch space, made when first needed: runs without memfs, netfs or models
+/// pay nothing.
+fn scratch_space(slot: &mut Option<Scratch>, disk: u64) -> Result<&Scratch, AppError> {
+    if slot.is_none() {
+        *slot = Some(Scratch::new(disk).map_err(io("cannot create the scratch space"))?);
+    }
+    Ok(slot.as_ref().expect("made above"))
 }
 
 /// Command-line limits; each applies on top of the manifest's (the tighter wins).
@@ -140,8 +157,17 @@ pub fn prepare(
     let overrides = &inv.overrides;
     let limits = inv.limits;
     refuse_unsupported(manifest)?;
+    let run_limits = RunLimits {
+        memory: tighter(manifest.limits.memory, limits.memory),
+        timeout: tighter(manifest.limits.timeout, limits.timeout),
+        fuel: tighter(manifest.limits.fuel, limits.fuel),
+    };
+    let disk = manifest
+        .limits
+        .disk
+        .unwrap_or(qyvpack::manifest::DEFAULT_DISK);
 
-    let mut scratch = Vec::new();
+    let mut scratch = None;
     let mut mounts = Vec::new();
     let fs_access = if overrides.no_fs {
         FsAccess::None
@@ -172,54 +198,65 @@ pub fn prepare(
             Some(FsType::Netfs) => {
                 let fs = manifest.fs.as_ref().expect("netfs has an fs section");
                 let source = fs.source.as_deref().unwrap_or_default();
-                let s = Scratch::new().map_err(io("cannot create the netfs directory"))?;
-                crate::netfs::fetch_all(source, &fs.files, fs.cache.unwrap_or(false), s.path())
-                    .map_err(|e| AppError::Fetch(e.to_string()))?;
+                let host = scratch_space(&mut scratch, disk)?.dir(scratch::NETFS);
+                crate::netfs::fetch_all(
+                    source,
+                    &fs.files,
+                    fs.cache.unwrap_or(false),
+                    &host,
+                    FetchLimits::within(run_limits.timeout),
+                )
+                .map_err(|e| AppError::Fetch(e.to_string()))?;
                 mounts.push(Mount {
-                    host: s.path().to_path_buf(),
+                    host,
                     guest: DATA_DIR.into(),
                     // Fetched files are read-only for the app.
                     writable: false,
                     origin: "netfs".into(),
                 });
-                scratch.push(s);
             }
             Some(FsType::Memfs) | None => {
-                let s = Scratch::new().map_err(io("cannot create the memfs scratch directory"))?;
+                let host = scratch_space(&mut scratch, disk)?.dir(scratch::MEMFS);
+                let mut seeded = 0u64;
                 for rel in files.assets() {
                     let bytes = files
                         .read_asset(&rel)
                         .map_err(io(format!("cannot read asset {}", rel.display())))?;
-                    s.seed_file(&rel, &bytes)
+                    // Checked here too: without a private tmpfs nothing else would.
+                    seeded = seeded.saturating_add(bytes.len() as u64);
+                    if seeded > disk {
+                        return Err(AppError::Refused(format!(
+                            "the assets take more than limits.disk ({disk} bytes), the size of the memfs they are seeded into"
+                        )));
+                    }
+                    scratch::write_private(&host.join(&rel), &bytes)
                         .map_err(io(format!("cannot seed asset {}", rel.display())))?;
                 }
                 mounts.push(Mount {
-                    host: s.path().to_path_buf(),
+                    host,
                     guest: DATA_DIR.into(),
                     writable,
                     origin: "memfs".into(),
                 });
-                scratch.push(s);
             }
         }
     }
     let models = files.models();
     if !models.is_empty() {
-        let s = Scratch::new().map_err(io("cannot create the models directory"))?;
+        let host = scratch_space(&mut scratch, disk)?.dir(scratch::MODELS);
         for rel in &models {
             let bytes = files
                 .read_model(rel)
                 .map_err(io(format!("cannot read model {}", rel.display())))?;
-            s.seed_file(rel, &bytes)
+            scratch::write_private(&host.join(rel), &bytes)
                 .map_err(io(format!("cannot place model {}", rel.display())))?;
         }
         mounts.push(Mount {
-            host: s.path().to_path_buf(),
+            host,
             guest: MODELS_DIR.into(),
             writable: false,
             origin: "models".into(),
         });
-        scratch.push(s);
     }
     add_dirs(&mut mounts, overrides)?;
 
@@ -254,17 +291,13 @@ pub fn prepare(
         digest: wasm.digest,
         args: all_args,
         grants,
-        limits: RunLimits {
-            memory: tighter(manifest.limits.memory, limits.memory),
-            timeout: tighter(manifest.limits.timeout, limits.timeout),
-            fuel: tighter(manifest.limits.fuel, limits.fuel),
-        },
+        limits: run_limits,
         cache: inv.cache,
     };
     Ok(Prepared {
         request,
         widened: overrides.widens(),
-        _scratch: scratch,
+        scratch,
     })
 }
 
@@ -302,7 +335,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
             cache: inv.cache,
         },
         widened: overrides.widens(),
-        _scratch: Vec::new(),
+        scratch: None,
     })
 }
 

@@ -223,7 +223,8 @@ impl fmt::Display for Grants {
                         m.guest,
                         if m.writable { "rw" } else { "ro" },
                         m.origin,
-                        if m.origin == "memfs" || m.origin == "netfs" {
+                        // Scratch data: its host path says nothing useful (a private tmpfs).
+                        if matches!(m.origin.as_str(), "memfs" | "netfs" | "models") {
                             String::new()
                         } else {
                             format!(" {}", m.host.display())
@@ -253,6 +254,28 @@ mod tests {
 
     fn list(p: &[&str]) -> NetPolicy {
         NetPolicy::List(p.iter().map(|s| s.to_string()).collect())
+    }
+
+    #[test]
+    fn the_banner_shows_host_paths_of_host_directories_only() {
+        let mount = |host: &str, guest: &str, origin: &str| Mount {
+            host: host.into(),
+            guest: guest.into(),
+            writable: false,
+            origin: origin.into(),
+        };
+        let g = Grants {
+            mounts: vec![
+                mount("/proc/9/root/tmp/memfs", "/data", "memfs"),
+                mount("/proc/9/root/tmp/models", "/models", "models"),
+                mount("/srv/x", "/x", "--dir"),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            g.to_string(),
+            "fs /data ro (memfs), /models ro (models), /x ro (--dir /srv/x); net none; env none"
+        );
     }
 
     #[test]

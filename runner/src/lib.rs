@@ -23,4 +23,6 @@ pub mod run;
 #[cfg(feature = "run")]
 pub mod sandbox;
 #[cfg(feature = "run")]
+pub mod scratch;
+#[cfg(feature = "run")]
 pub mod verified;

@@ -107,13 +107,7 @@ enum Code {
 
 /// Runs a guest to completion.
 pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
-    let mut phases = Vec::new();
-    let mut clock = Instant::now();
-    let mut lap = |name: &'static str, phases: &mut Vec<(&'static str, Duration)>| {
-        let now = Instant::now();
-        phases.push((name, now - clock));
-        clock = now;
-    };
+    let started = Instant::now();
 
     let engine = engine(EngineOptions {
         fuel: req.limits.fuel.is_some(),
@@ -122,19 +116,62 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
     let is_component = wasmparser::Parser::is_component(&req.wasm);
     let (code, cache_hit) = compile(&engine, req, is_component)?;
-    lap("compile", &mut phases);
+    let mut phases = vec![("compile", started.elapsed())];
+    let running = Instant::now();
 
     let mut argv = Vec::with_capacity(req.args.len() + 1);
     argv.push(req.name.clone());
     argv.extend(req.args.iter().cloned());
-    let mut builder = crate::sandbox::wasi_builder(&argv, &req.grants)
+    let builder = crate::sandbox::wasi_builder(&argv, &req.grants)
         .map_err(|e| RunError::Setup(format!("{e:#}")))?;
-    let limits = store_limits(req.limits.memory);
+    let limits = req.limits;
+    let guest = {
+        let engine = engine.clone();
+        move || execute(&engine, code, builder, &limits)
+    };
+    let (executed, timed_out) = match req.limits.timeout {
+        None => (Some(guest()), false),
+        Some(timeout) => within(&engine, timeout, guest),
+    };
+    let Some(executed) = executed else {
+        // Still blocked in a host call after the grace period: the caller cleans up and
+        // exits, which ends the guest's thread.
+        phases.push(("run", running.elapsed()));
+        return Ok(Finished {
+            outcome: Outcome::TimedOut(limits.timeout.unwrap_or_default()),
+            phases,
+            cache_hit,
+        });
+    };
+    let (result, instantiated) = executed?;
+    phases.push(("instantiate", instantiated));
+    phases.push(("run", running.elapsed().saturating_sub(instantiated)));
+    let outcome = match result {
+        Ok(code) => Outcome::Exited(code),
+        Err(e) => classify(e, &req.limits, timed_out),
+    };
+    Ok(Finished {
+        outcome,
+        phases,
+        cache_hit,
+    })
+}
 
-    let ticker = req.limits.timeout.map(|t| Ticker::start(&engine, t));
-    let result = match code {
+/// The guest's run: its result and how long instantiation took.
+type Executed = Result<(wasmtime::Result<i32>, Duration), RunError>;
+
+/// Links, instantiates and runs the guest.
+fn execute(
+    engine: &Engine,
+    code: Code,
+    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    limits: &RunLimits,
+) -> Executed {
+    let started = Instant::now();
+    let store_limits = store_limits(limits.memory);
+    match code {
         Code::Component(component) => {
-            let mut linker = ComponentLinker::<ComponentHost>::new(&engine);
+            let mut linker = ComponentLinker::<ComponentHost>::new(engine);
             // `exit-with-code` is stable in the WASI this host provides: always linked.
             wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
                 .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))?;
@@ -148,23 +185,24 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
                 )
             })?;
             let mut store = Store::new(
-                &engine,
+                engine,
                 ComponentHost {
                     ctx: builder.build(),
                     table: ResourceTable::new(),
-                    limits,
+                    limits: store_limits,
                 },
             );
-            prepare_store(&mut store, &req.limits, |h| &mut h.limits)?;
-            lap("instantiate", &mut phases);
-            match pre.instantiate(&mut store) {
+            prepare_store(&mut store, limits, |h| &mut h.limits)?;
+            let instantiated = started.elapsed();
+            let result = match pre.instantiate(&mut store) {
                 Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
                     Ok(Ok(())) => Ok(0),
                     Ok(Err(())) => Ok(1),
                     Err(e) => Err(e),
                 },
                 Err(e) => Err(e),
-            }
+            };
+            Ok((result, instantiated))
         }
         Code::Module(module) => {
             if let Some(message) = imports::unknown_module_imports(&module) {
@@ -176,38 +214,70 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
                     "the module exports no _start (it is a reactor or a library)".into(),
                 ));
             }
-            let mut linker = Linker::<ModuleHost>::new(&engine);
+            let mut linker = Linker::<ModuleHost>::new(engine);
             wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h| &mut h.ctx)
                 .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))?;
             let pre = linker
                 .instantiate_pre(&module)
                 .map_err(|e| RunError::Link(e.to_string()))?;
             let mut store = Store::new(
-                &engine,
+                engine,
                 ModuleHost {
                     ctx: builder.build_p1(),
-                    limits,
+                    limits: store_limits,
                 },
             );
-            prepare_store(&mut store, &req.limits, |h| &mut h.limits)?;
-            lap("instantiate", &mut phases);
-            pre.instantiate(&mut store)
+            prepare_store(&mut store, limits, |h| &mut h.limits)?;
+            let instantiated = started.elapsed();
+            let result = pre
+                .instantiate(&mut store)
                 .and_then(|instance| instance.get_typed_func::<(), ()>(&mut store, "_start"))
                 .and_then(|start| start.call(&mut store, ()))
-                .map(|()| 0)
+                .map(|()| 0);
+            Ok((result, instantiated))
         }
-    };
-    let timed_out = ticker.map(|t| t.stop()).unwrap_or(false);
-    lap("run", &mut phases);
-    let outcome = match result {
-        Ok(code) => Outcome::Exited(code),
-        Err(e) => classify(e, &req.limits, timed_out),
-    };
-    Ok(Finished {
-        outcome,
-        phases,
-        cache_hit,
-    })
+    }
+}
+
+/// How long a guest may take to come back after the timeout bumped the epoch. Wasm code
+/// traps at its next epoch check (microseconds); a guest blocked in a host call (a sleep,
+/// a stdin read) does not come back, and is abandoned after this.
+const GRACE: Duration = Duration::from_millis(500);
+
+/// Runs `guest` on its own thread under `timeout`. At the timeout the engine's epoch is
+/// bumped (running wasm traps); if the guest has not come back after [`GRACE`] it is
+/// abandoned, still blocked, and `None` is returned: this library does not exit the process
+/// itself, so the caller can remove the scratch data first and then exit (which ends the
+/// thread). The flag says whether the timeout passed.
+fn within(
+    engine: &Engine,
+    timeout: Duration,
+    guest: impl FnOnce() -> Executed + Send + 'static,
+) -> (Option<Executed>, bool) {
+    let (tx, rx) = mpsc::channel();
+    let spawned = std::thread::Builder::new()
+        .name("guest".into())
+        // As much stack as the main thread it replaces.
+        .stack_size(8 << 20)
+        .spawn(move || {
+            let _ = tx.send(guest());
+        });
+    if let Err(e) = spawned {
+        let e = RunError::Setup(format!("cannot start the guest's thread: {e}"));
+        return (Some(Err(e)), false);
+    }
+    match rx.recv_timeout(timeout) {
+        Ok(executed) => return (Some(executed), false),
+        Err(mpsc::RecvTimeoutError::Disconnected) => {
+            return (
+                Some(Err(RunError::Setup("the guest's thread died".into()))),
+                false,
+            );
+        }
+        Err(mpsc::RecvTimeoutError::Timeout) => {}
+    }
+    engine.increment_epoch();
+    (rx.recv_timeout(GRACE).ok(), true)
 }
 
 fn store_limits(memory: Option<u64>) -> StoreLimits {
@@ -324,40 +394,4 @@ fn compile(
     }
     .map_err(|e| RunError::Compile(format!("{e:#}")))?;
     Ok((code, false))
-}
-
-/// Ends a run after its timeout: bumps the engine's epoch (the guest traps at its next
-/// check), and if the guest is stuck in a host call and does not come back within a grace
-/// second, exits the process with 124 itself.
-struct Ticker {
-    done: mpsc::Sender<()>,
-    thread: std::thread::JoinHandle<bool>,
-}
-
-impl Ticker {
-    fn start(engine: &Engine, timeout: Duration) -> Ticker {
-        let (done, rx) = mpsc::channel::<()>();
-        let engine = engine.clone();
-        let thread = std::thread::spawn(move || {
-            if rx.recv_timeout(timeout).is_ok() {
-                return false;
-            }
-            engine.increment_epoch();
-            if rx.recv_timeout(Duration::from_secs(1)).is_err() {
-                eprintln!(
-                    "qyv: timed out after {} (limits.timeout)",
-                    qyvpack::manifest::units::format_duration(timeout)
-                );
-                std::process::exit(124);
-            }
-            true
-        });
-        Ticker { done, thread }
-    }
-
-    /// Stops the ticker; true if the timeout had passed.
-    fn stop(self) -> bool {
-        let _ = self.done.send(());
-        self.thread.join().unwrap_or(false)
-    }
 }

@@ -1,6 +1,4 @@
-//! Turns [`Grants`] into a WASI context, and owns the scratch directories a run needs.
-
-use std::path::{Path, PathBuf};
+//! Turns [`Grants`] into a WASI context.
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -53,40 +51,4 @@ pub fn wasi_builder(argv: &[String], grants: &Grants) -> anyhow::Result<WasiCtxB
         }
     }
     Ok(b)
-}
-
-/// A scratch directory for a memfs, on RAM-backed storage when the host has it
-/// (`/dev/shm`), removed when dropped.
-pub struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    pub fn new() -> std::io::Result<Scratch> {
-        let shm = Path::new("/dev/shm");
-        let dir = if shm.is_dir() {
-            tempfile::Builder::new()
-                .prefix("qyv-memfs-")
-                .tempdir_in(shm)
-                .or_else(|_| tempfile::Builder::new().prefix("qyv-memfs-").tempdir())?
-        } else {
-            tempfile::Builder::new().prefix("qyv-memfs-").tempdir()?
-        };
-        Ok(Scratch { dir })
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Copies a file into the scratch directory at `rel` (a relative path already checked
-    /// to stay inside).
-    pub fn seed_file(&self, rel: &Path, contents: &[u8]) -> std::io::Result<PathBuf> {
-        let dest = self.dir.path().join(rel);
-        if let Some(parent) = dest.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        std::fs::write(&dest, contents)?;
-        Ok(dest)
-    }
 }

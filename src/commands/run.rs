@@ -53,7 +53,7 @@ pub struct Opts {
     /// Memory limit, e.g. 256MiB (the tighter of this and limits.memory applies).
     #[arg(long, value_name = "SIZE")]
     memory: Option<String>,
-    /// Wall-clock limit, e.g. 30s (exit code 124 when it passes).
+    /// Wall-clock limit, e.g. 30s (exit code 124 when it passes); more than 0.
     #[arg(long, value_name = "DURATION")]
     timeout: Option<String>,
     /// Fuel limit (roughly, instructions).
@@ -108,7 +108,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         timeout: opts
             .timeout
             .as_deref()
-            .map(|t| units::parse_duration(t).map_err(|e| format!("--timeout: {e}")))
+            .map(|t| units::parse_timeout(t).map_err(|e| format!("--timeout: {e}")))
             .transpose()?,
         fuel: opts.fuel,
     };
@@ -189,6 +189,9 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         (p, entry.display().to_string(), m.language.clone())
     };
 
+    if prepared.scratch().is_some() && runner::scratch::has_live() {
+        remove_scratch_on_signals();
+    }
     if !opts.quiet {
         banner(&prepared, &shown_file, language.as_deref(), opts.verbose);
     }
@@ -427,5 +430,52 @@ fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
             "qyv ▸ granted but unset on the host: {}",
             p.request.grants.env_missing.join(", ")
         );
+    }
+}
+
+/// The write end of the pipe that carries a caught signal to [`remove_scratch_on_signals`]'s
+/// thread.
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn forward_signal(signal: libc::c_int) {
+    let byte = signal as u8;
+    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: write is async-signal-safe; `byte` outlives the call.
+    unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+}
+
+/// SIGINT, SIGTERM and SIGHUP would end qyv with its fallback scratch directories still on
+/// disk (a private tmpfs needs none of this: it dies with qyv). Catch them, remove the
+/// directories on a thread (a signal handler may not), then die of the same signal as
+/// before. Only runs with fallback scratch pay for the thread.
+fn remove_scratch_on_signals() {
+    let mut fds = [0; 2];
+    // SAFETY: fds has room for the two descriptors.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return;
+    }
+    SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
+    let read_end = fds[0];
+    let spawned = std::thread::Builder::new()
+        .name("signals".into())
+        .spawn(move || {
+            let mut signal = 0u8;
+            // SAFETY: reads one byte into `signal`.
+            if unsafe { libc::read(read_end, (&raw mut signal).cast(), 1) } == 1 {
+                runner::scratch::remove_live();
+                // SAFETY: restores the default action and raises the signal again, so that
+                // qyv ends the way it would have without the handler.
+                unsafe {
+                    libc::signal(libc::c_int::from(signal), libc::SIG_DFL);
+                    libc::raise(libc::c_int::from(signal));
+                }
+            }
+        });
+    if spawned.is_err() {
+        return;
+    }
+    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        // SAFETY: forward_signal only makes an async-signal-safe call.
+        unsafe { libc::signal(signal, forward_signal as *const () as libc::sighandler_t) };
     }
 }

@@ -39,7 +39,7 @@ const TOP_KEYS: &[&str] = &[
 const PERMISSION_KEYS: &[&str] = &["fs", "net", "exec", "gfx", "env"];
 const FS_KEYS: &[&str] = &["type", "source", "cache", "files"];
 const NETFILE_KEYS: &[&str] = &["path", "sha256"];
-const LIMIT_KEYS: &[&str] = &["memory", "timeout", "fuel"];
+const LIMIT_KEYS: &[&str] = &["memory", "disk", "timeout", "fuel"];
 const BUILD_KEYS: &[&str] = &["target", "profile", "features", "command", "output"];
 
 /// The keys of a mapping, after checking them against the allowed set.
@@ -506,31 +506,31 @@ impl<'a> Converter<'a> {
         let Some(f) = self.fields(node, "limits", LIMIT_KEYS) else {
             return l;
         };
-        if let Some(n) = f.get("memory")
-            && let Some(text) = self.string(n, "limits.memory")
-        {
-            match units::parse_size(&text) {
-                Ok(0) => {
-                    self.error(n.pos, "`limits.memory` must be more than 0");
-                }
-                Ok(bytes) => l.memory = Some(bytes),
-                Err(why) => {
-                    self.error(n.pos, format!("`limits.memory`: {why}")).hint =
-                        Some("write e.g. `256MiB`".into());
+        for (key, slot) in [("memory", &mut l.memory), ("disk", &mut l.disk)] {
+            let name = format!("limits.{key}");
+            if let Some(n) = f.get(key)
+                && let Some(text) = self.string(n, &name)
+            {
+                match units::parse_size(&text) {
+                    Ok(0) => {
+                        self.error(n.pos, format!("`{name}` must be more than 0"));
+                    }
+                    Ok(bytes) => *slot = Some(bytes),
+                    Err(why) => {
+                        self.error(n.pos, format!("`{name}`: {why}")).hint =
+                            Some("write e.g. `256MiB`".into());
+                    }
                 }
             }
         }
         if let Some(n) = f.get("timeout")
             && let Some(text) = self.string(n, "limits.timeout")
         {
-            match units::parse_duration(&text) {
-                Ok(d) if d.is_zero() => {
-                    self.error(n.pos, "`limits.timeout` must be more than 0");
-                }
+            match units::parse_timeout(&text) {
                 Ok(d) => l.timeout = Some(d),
                 Err(why) => {
                     self.error(n.pos, format!("`limits.timeout`: {why}")).hint =
-                        Some("write e.g. `30s` or `500ms`".into());
+                        Some("write e.g. `30s` or `500ms`; leave it out for no limit".into());
                 }
             }
         }

@@ -89,6 +89,7 @@ models: ["models/*.onnx"]
 assets: [assets/]
 limits:
   memory: 256MiB
+  disk: 64MiB
   timeout: 30s
   fuel: 1000000
 build:
@@ -114,6 +115,7 @@ build:
     );
     assert_eq!(m.env["EMPTY"], "");
     assert_eq!(m.limits.memory, Some(256 << 20));
+    assert_eq!(m.limits.disk, Some(64 << 20));
     assert_eq!(m.limits.timeout, Some(Duration::from_secs(30)));
     assert_eq!(m.limits.fuel, Some(1_000_000));
     assert_eq!(
@@ -207,6 +209,16 @@ fn semantic_rules() {
     assert!(d[0].message.contains("one wasm page"));
     let d = errors("name: a\nentrypoint: a.wasm\nlimits:\n  timeout: soon\n");
     assert!(d[0].message.contains("limits.timeout"));
+    // Zero is refused, as by `qyv run --timeout 0`: leaving the limit out means none.
+    let d = errors("name: a\nentrypoint: a.wasm\nlimits:\n  timeout: 0\n");
+    assert!(
+        d[0].message
+            .contains("`limits.timeout`: must be more than 0")
+    );
+    let d = errors("name: a\nentrypoint: a.wasm\nlimits:\n  disk: 0\n");
+    assert!(d[0].message.contains("`limits.disk` must be more than 0"));
+    let d = errors("name: a\nentrypoint: a.wasm\nlimits:\n  disk: lots\n");
+    assert!(d[0].message.contains("limits.disk"));
     let d = errors("name: a\nentrypoint: a.wasm\nlanguage: rsut\n");
     assert!(d[0].hint.as_deref().unwrap().contains("`rust`"));
 }

@@ -248,14 +248,23 @@ pub struct NetFile {
     pub sha256: Option<String>,
 }
 
+/// The memfs size when `limits.disk` does not say.
+pub const DEFAULT_DISK: u64 = 256 << 20;
+
 /// Resource limits.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Limits {
-    /// Linear memory limit: bytes, or a size like `256MiB`, `1GB`, `512k`.
+    /// Linear memory limit (the wasm memories; not the memfs, see `disk`): bytes, or a size
+    /// like `256MiB`, `1GB`, `512k`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "memory_schema")]
     pub memory: Option<u64>,
+    /// Size of the memfs (assets included), default 256MiB: writing past it fails with
+    /// ENOSPC. Bytes, or a size like `256MiB`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "memory_schema")]
+    pub disk: Option<u64>,
     /// Wall-clock limit: a duration like `30s`, `500ms`, `2m`, `1h`, or seconds.
     #[serde(
         skip_serializing_if = "Option::is_none",

@@ -58,6 +58,15 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds).map_err(|_| format!("`{text}` is out of range"))
 }
 
+/// Parses a wall-clock limit (`limits.timeout`, `qyv run --timeout`): a duration more than
+/// zero. Zero is refused rather than read as "no limit": leaving the limit out says that.
+pub fn parse_timeout(text: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        d if d.is_zero() => Err("must be more than 0 (leave it out for no limit)".into()),
+        d => Ok(d),
+    }
+}
+
 /// Formats a duration the way manifests write it (`30s`, `1500ms`), parseable again.
 pub fn format_duration(d: Duration) -> String {
     if d.subsec_nanos() == 0 {
@@ -90,6 +99,11 @@ mod tests {
         assert_eq!(parse_duration("10"), Ok(Duration::from_secs(10)));
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("1e400s").is_err());
+        assert_eq!(parse_timeout("2s"), Ok(Duration::from_secs(2)));
+        for zero in ["0", "0s", "0ms"] {
+            let e = parse_timeout(zero).unwrap_err();
+            assert!(e.contains("more than 0"), "{zero}: {e}");
+        }
         for d in [Duration::from_secs(30), Duration::from_millis(1500)] {
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
