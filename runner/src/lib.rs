@@ -4,6 +4,10 @@
 //! Without the `run` feature only [`inspect`] and [`grants`] are built (what the fuzz
 //! targets use).
 
+// A library reports through its caller (typed errors, outcomes); only the CLI prints and
+// decides the exit code.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
 pub mod grants;
 pub mod inspect;
 pub mod memo;
