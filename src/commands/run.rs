@@ -129,12 +129,12 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
 
     let (prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
         let bytes =
-            std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+            qyvpack::bundle::read_file(&input, &Default::default()).map_err(|e| e.to_string())?;
         let (p, lang) = prepare_bundle(&input, &bytes, opts, &inv)?;
         (p, input.display().to_string(), lang)
     } else if is_wasm_file(&input) {
-        let wasm =
-            std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        let wasm = qyvpack::bounded::read(&input, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
+            .map_err(|e| e.to_string())?;
         let name = input
             .file_stem()
             .map(|s| {
@@ -169,7 +169,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         let m = &loaded.manifest;
         app::refuse_unsupported(m).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let entry = m.entrypoint_path(&loaded.dir);
-        let wasm = std::fs::read(&entry).map_err(|e| {
+        let wasm = read_entrypoint(&loaded).map_err(|e| {
             format!(
                 "cannot read the entrypoint {} of {}: {e} (build it with `qyv build {}`)",
                 entry.display(),
@@ -234,6 +234,15 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             TRAPPED
         }
     })
+}
+
+/// The entrypoint's bytes, read where it resolves inside the project (never through a link
+/// that leaves it, even one swapped in after `manifest::load` checked).
+fn read_entrypoint(loaded: &manifest::Loaded) -> Result<Vec<u8>, String> {
+    let rel = Path::new(&loaded.manifest.entrypoint);
+    let (path, file) = qyvpack::project::open(&loaded.dir, rel).map_err(|e| e.to_string())?;
+    qyvpack::bounded::read_open(file, &path, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
+        .map_err(|e| e.to_string())
 }
 
 fn starts_like_bundle(path: &Path) -> bool {
