@@ -1,3 +1,3 @@
-module hello-go
+module example/hello-go
 
 go 1.27

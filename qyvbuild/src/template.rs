@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 /// One file of a template: its path in the new project and its text with `{{name}}`
-/// placeholders.
+/// placeholders (and `{{go_module}}`, `{{cargo_package}}`, see [`go_module`] and
+/// [`cargo_package`]).
 struct TemplateFile {
     path: &'static str,
     text: &'static str,
@@ -175,10 +176,35 @@ pub fn scaffold(template: &Template, dest: &Path) -> Result<Vec<PathBuf>, Templa
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        std::fs::write(&path, file.text.replace("{{name}}", &name)).map_err(io)?;
+        let text = file
+            .text
+            .replace("{{go_module}}", &go_module(&name))
+            .replace("{{cargo_package}}", &cargo_package(&name))
+            .replace("{{name}}", &name);
+        std::fs::write(&path, text).map_err(io)?;
         written.push(path);
     }
     Ok(written)
+}
+
+/// The Go module path for an app: `example/NAME`. A path whose first element has no dot is
+/// the standard library's (`module go` is refused, `module fmt` makes `import "fmt"`
+/// ambiguous, `std` and `cmd` mean the library and the toolchain), and `example` is the
+/// first element Go reserves for users' self-contained modules (go.dev/ref/mod, "Module
+/// paths").
+pub fn go_module(name: &str) -> String {
+    format!("example/{name}")
+}
+
+/// The Cargo package name for an app: its name, unless Cargo forbids it as a binary's name
+/// (those of its build directories), then `NAME-app`. qyv names the component after the
+/// manifest, not the package.
+pub fn cargo_package(name: &str) -> String {
+    if ["build", "deps", "examples", "incremental"].contains(&name) {
+        format!("{name}-app")
+    } else {
+        name.to_string()
+    }
 }
 
 /// App names follow the manifest's rule: lowercase letters, digits and `-`.
@@ -209,6 +235,59 @@ mod tests {
             scaffold(find("rust").unwrap(), &dest),
             Err(TemplateError::Exists(_))
         ));
+    }
+
+    /// Every name `qyv new` accepts gives a go.mod that the installed Go accepts (found as
+    /// `qyv build` finds it; missing, the test fails: the test set-up installs it), and the
+    /// names it cannot take are refused before anything is written.
+    #[test]
+    fn any_accepted_name_gives_a_valid_go_module() {
+        let go =
+            crate::lang::go::Go::go().expect("go is installed by scripts/install-toolchains.sh");
+        let dir = tempfile::tempdir().unwrap();
+        for name in [
+            "go", "std", "cmd", "fmt", "main", "test", "a--b", "x-", "example",
+        ] {
+            let dest = dir.path().join(name);
+            scaffold(find("go").unwrap(), &dest).unwrap();
+            let out = std::process::Command::new(&go)
+                .args(["list", "-m"])
+                .current_dir(&dest)
+                .env("GOTOOLCHAIN", "local")
+                .env("GOFLAGS", "-mod=mod")
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&out.stdout).trim(),
+                format!("example/{name}")
+            );
+        }
+        for name in ["1x", "a b", "a.b", "Go", "UPPER", "-x"] {
+            assert!(
+                matches!(
+                    scaffold(find("go").unwrap(), &dir.path().join("bad").join(name)),
+                    Err(TemplateError::BadName(_))
+                ),
+                "{name:?}"
+            );
+        }
+        assert!(!dir.path().join("bad").exists());
+    }
+
+    #[test]
+    fn cargo_packages_avoid_the_names_cargo_forbids() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("build");
+        scaffold(find("rust").unwrap(), &dest).unwrap();
+        let cargo = std::fs::read_to_string(dest.join("Cargo.toml")).unwrap();
+        assert!(cargo.contains("name = \"build-app\""), "{cargo}");
+        assert!(dest.join("build.qyv").is_file());
+        assert_eq!(cargo_package("demo"), "demo");
     }
 
     #[test]

@@ -73,10 +73,11 @@ impl PublicKey {
     }
 
     pub fn load(path: &Path) -> Result<PublicKey, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io {
-            context: format!("cannot read {}", path.display()),
-            source,
-        })?;
+        let text = crate::bounded::read_to_string(path, crate::bounded::MAX_KEY_FILE, "a key file")
+            .map_err(|e| KeyError::Io {
+                context: format!("cannot read {}", path.display()),
+                source: e.into_io(),
+            })?;
         PublicKey::parse(&text).map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
     }
 }

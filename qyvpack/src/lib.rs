@@ -5,9 +5,12 @@
 // code.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
+pub mod bounded;
 pub mod bundle;
 pub mod digest;
 pub mod dirs;
 pub mod files;
 pub mod keys;
 pub mod manifest;
+pub mod output;
+pub mod project;

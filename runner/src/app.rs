@@ -85,12 +85,18 @@ impl FileSource for ProjectFiles {
     }
 }
 
+/// A declared file's bytes, read where it resolved inside the project (refusing a link
+/// swapped in since), within a bundle's budget for all its files.
 fn read_declared(dir: &Path, files: &[DeclaredFile], dest: &Path) -> std::io::Result<Vec<u8>> {
     let f = files
         .iter()
         .find(|f| f.dest == dest)
         .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "not declared"))?;
-    std::fs::read(dir.join(&f.source))
+    let (path, file) = qyvpack::project::open(dir, &f.source)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::PermissionDenied, e.to_string()))?;
+    let limit = qyvpack::bundle::ReadLimits::default().max_unpacked;
+    qyvpack::bounded::read_open(file, &path, limit, "the files of an app")
+        .map_err(qyvpack::bounded::ReadError::into_io)
 }
 
 /// A run ready to start; keeps its scratch space alive until dropped.
@@ -183,11 +189,19 @@ pub fn prepare(
                     .as_ref()
                     .and_then(|f| f.source.as_deref())
                     .unwrap_or(".");
-                let host = dir.join(source);
-                let host = host.canonicalize().map_err(io(format!(
-                    "cannot open the diskfs source {}",
-                    host.display()
-                )))?;
+                // Resolved inside the project: a link that leaves it (`data -> ~/.ssh`) is
+                // refused here too, whoever prepared the manifest.
+                let host = qyvpack::project::resolve(dir, Path::new(source))
+                    .map_err(|e| AppError::Refused(format!("diskfs `fs.source` {e}")))?;
+                if !host.is_dir() {
+                    return Err(AppError::Io {
+                        context: format!("cannot open the diskfs source {}", host.display()),
+                        source: std::io::Error::new(
+                            std::io::ErrorKind::NotFound,
+                            "not a directory",
+                        ),
+                    });
+                }
                 mounts.push(Mount {
                     host,
                     guest: DATA_DIR.into(),

@@ -24,9 +24,10 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let bytes = std::fs::read(&opts.input)
-        .with_context(|| format!("cannot read {}", opts.input.display()))?;
+    let bytes =
+        qyvpack::bounded::read(&opts.input, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")?;
     let output = opts.output.unwrap_or_else(|| default_output(&opts.input));
+    qyvpack::output::check(&output, &[&opts.input])?;
     let adapted = match componentize::componentize(&bytes) {
         Ok(adapted) => adapted,
         Err(err) => {

@@ -30,7 +30,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let file = match read_file(&opts.file) {
         Ok(file) => file,
         Err(err) => {
-            eprintln!("error: cannot read {}: {err}", opts.file.display());
+            eprintln!("error: {err}");
             return Ok(exit::USAGE);
         }
     };
@@ -179,9 +179,13 @@ impl std::ops::Deref for FileBytes {
     }
 }
 
-fn read_file(path: &std::path::Path) -> std::io::Result<FileBytes> {
-    let file = std::fs::File::open(path)?;
-    let meta = file.metadata()?;
+fn read_file(path: &std::path::Path) -> Result<FileBytes, qyvpack::bounded::ReadError> {
+    let io = |source| qyvpack::bounded::ReadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let meta = file.metadata().map_err(io)?;
     if meta.is_file() && meta.len() > 0 {
         // SAFETY: the map is read-only and lives only while this command inspects it; a file
         // truncated meanwhile by another process could fault, as for any mmap reader.
@@ -189,5 +193,12 @@ fn read_file(path: &std::path::Path) -> std::io::Result<FileBytes> {
             return Ok(FileBytes::Mapped(map));
         }
     }
-    std::fs::read(path).map(FileBytes::Read)
+    // A pipe or a device: read within the larger of the two budgets, and only if it starts
+    // like a wasm file or a bundle.
+    let limit =
+        qyvpack::bounded::MAX_WASM_FILE.max(qyvpack::bundle::ReadLimits::default().max_file_size());
+    qyvpack::bounded::read_expecting(path, limit, "a wasm file or a qyv bundle", 4, |head| {
+        head == b"\0asm" || qyvpack::bundle::is_bundle(head)
+    })
+    .map(FileBytes::Read)
 }

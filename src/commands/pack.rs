@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::Parser;
 use qyvpack::bundle::{self, PackFile, PackInput};
-use qyvpack::{files, keys, manifest};
+use qyvpack::{bounded, files, keys, manifest};
 
 use super::exit;
 
@@ -59,7 +59,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Err(e) => return Err(e.into()),
     };
     let m = &loaded.manifest;
-    let entry = m.entrypoint_path(&loaded.dir);
+    let entry = loaded.entrypoint()?;
     if !entry.is_file() {
         eprintln!(
             "error: the entrypoint {} does not exist: build it first (`qyv build {}`)",
@@ -83,13 +83,16 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             .map(|f| {
                 (
                     f.dest.to_string_lossy().replace('\\', "/"),
-                    PackFile::Path(loaded.dir.join(&f.source)),
+                    PackFile::Path(f.resolved),
                 )
             })
             .collect())
     };
-    let manifest_bytes = std::fs::read(&loaded.path)
-        .with_context(|| format!("cannot read {}", loaded.path.display()))?;
+    let manifest_bytes = bounded::read(
+        &loaded.path,
+        manifest::MAX_SOURCE_BYTES as u64,
+        "a manifest",
+    )?;
     let pack_input = PackInput {
         name: m.name.clone(),
         manifest: manifest_bytes,
@@ -106,6 +109,10 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         .output
         .clone()
         .unwrap_or_else(|| default_output(&loaded.dir, &m.name));
+    // The files packed are checked by `bundle::pack`; the manifest goes in as bytes.
+    qyvpack::output::check(&out, &[&loaded.path])?;
+    // An interrupted pack removes its partial bundle.
+    crate::interrupt::on_interrupt(bundle::partial::remove_all);
     let total: u64 = [entry.clone()]
         .iter()
         .map(|p| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0))
@@ -177,7 +184,8 @@ fn signing_key(opts: &Opts) -> anyhow::Result<Option<(ring::signature::Ed25519Ke
             (text, format!("${var}"))
         }
         Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("cannot read the key {path}"))?,
+            bounded::read_to_string(Path::new(path), bounded::MAX_KEY_FILE, "a key file")
+                .with_context(|| format!("cannot read the key {path}"))?,
             path.to_string(),
         ),
         None => match std::env::var("QYV_SIGNING_KEY") {

@@ -130,12 +130,12 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
 
     let (prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
         let bytes =
-            std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+            qyvpack::bundle::read_file(&input, &Default::default()).map_err(|e| e.to_string())?;
         let (p, lang) = prepare_bundle(&input, &bytes, opts, &inv)?;
         (p, input.display().to_string(), lang)
     } else if is_wasm_file(&input) {
-        let wasm =
-            std::fs::read(&input).map_err(|e| format!("cannot read {}: {e}", input.display()))?;
+        let wasm = qyvpack::bounded::read(&input, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
+            .map_err(|e| e.to_string())?;
         let name = input
             .file_stem()
             .map(|s| {
@@ -170,7 +170,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         let m = &loaded.manifest;
         app::refuse_unsupported(m).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
         let entry = m.entrypoint_path(&loaded.dir);
-        let wasm = std::fs::read(&entry).map_err(|e| {
+        let wasm = read_entrypoint(&loaded).map_err(|e| {
             format!(
                 "cannot read the entrypoint {} of {}: {e} (build it with `qyv build {}`)",
                 entry.display(),
@@ -189,8 +189,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         (p, entry.display().to_string(), m.language.clone())
     };
 
+    // Fallback scratch directories are removed on SIGINT/SIGTERM/SIGHUP (a private tmpfs
+    // needs none of this: it dies with qyv). Only such runs pay for the waiting thread.
     if prepared.scratch().is_some() && runner::scratch::has_live() {
-        remove_scratch_on_signals();
+        crate::interrupt::on_interrupt(runner::scratch::remove_live);
     }
     if !opts.quiet {
         banner(&prepared, &shown_file, language.as_deref(), opts.verbose);
@@ -238,6 +240,15 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             TRAPPED
         }
     })
+}
+
+/// The entrypoint's bytes, read where it resolves inside the project (never through a link
+/// that leaves it, even one swapped in after `manifest::load` checked).
+fn read_entrypoint(loaded: &manifest::Loaded) -> Result<Vec<u8>, String> {
+    let rel = Path::new(&loaded.manifest.entrypoint);
+    let (path, file) = qyvpack::project::open(&loaded.dir, rel).map_err(|e| e.to_string())?;
+    qyvpack::bounded::read_open(file, &path, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
+        .map_err(|e| e.to_string())
 }
 
 fn starts_like_bundle(path: &Path) -> bool {
@@ -430,52 +441,5 @@ fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
             "qyv ▸ granted but unset on the host: {}",
             p.request.grants.env_missing.join(", ")
         );
-    }
-}
-
-/// The write end of the pipe that carries a caught signal to [`remove_scratch_on_signals`]'s
-/// thread.
-static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-extern "C" fn forward_signal(signal: libc::c_int) {
-    let byte = signal as u8;
-    let fd = SIGNAL_PIPE.load(std::sync::atomic::Ordering::Relaxed);
-    // SAFETY: write is async-signal-safe; `byte` outlives the call.
-    unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
-}
-
-/// SIGINT, SIGTERM and SIGHUP would end qyv with its fallback scratch directories still on
-/// disk (a private tmpfs needs none of this: it dies with qyv). Catch them, remove the
-/// directories on a thread (a signal handler may not), then die of the same signal as
-/// before. Only runs with fallback scratch pay for the thread.
-fn remove_scratch_on_signals() {
-    let mut fds = [0; 2];
-    // SAFETY: fds has room for the two descriptors.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return;
-    }
-    SIGNAL_PIPE.store(fds[1], std::sync::atomic::Ordering::Relaxed);
-    let read_end = fds[0];
-    let spawned = std::thread::Builder::new()
-        .name("signals".into())
-        .spawn(move || {
-            let mut signal = 0u8;
-            // SAFETY: reads one byte into `signal`.
-            if unsafe { libc::read(read_end, (&raw mut signal).cast(), 1) } == 1 {
-                runner::scratch::remove_live();
-                // SAFETY: restores the default action and raises the signal again, so that
-                // qyv ends the way it would have without the handler.
-                unsafe {
-                    libc::signal(libc::c_int::from(signal), libc::SIG_DFL);
-                    libc::raise(libc::c_int::from(signal));
-                }
-            }
-        });
-    if spawned.is_err() {
-        return;
-    }
-    for signal in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
-        // SAFETY: forward_signal only makes an async-signal-safe call.
-        unsafe { libc::signal(signal, forward_signal as *const () as libc::sighandler_t) };
     }
 }

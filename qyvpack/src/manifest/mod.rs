@@ -21,6 +21,7 @@ pub use check::{check_relative_inside, valid_name};
 pub use convert::check_host_port;
 pub use diagnostic::{Diagnostic, Severity};
 pub use types::*;
+pub use yaml::MAX_SOURCE_BYTES;
 
 /// The file extension of manifests.
 pub const EXTENSION: &str = "qyv";
@@ -38,9 +39,21 @@ pub enum ManifestError {
         #[source]
         source: std::io::Error,
     },
+    /// The file is larger than a manifest may be (`/dev/zero`, say).
+    #[error(transparent)]
+    TooLarge(crate::bounded::ReadError),
     /// No manifest, or several, in a directory.
     #[error("{0}")]
     NotFound(String),
+}
+
+impl From<crate::bounded::ReadError> for ManifestError {
+    fn from(e: crate::bounded::ReadError) -> Self {
+        match e {
+            crate::bounded::ReadError::Io { path, source } => ManifestError::Io { path, source },
+            e => ManifestError::TooLarge(e),
+        }
+    }
 }
 
 fn render(diagnostics: &[Diagnostic]) -> String {
@@ -106,17 +119,47 @@ pub struct Loaded {
     pub warnings: Vec<Diagnostic>,
 }
 
-/// Reads, parses and checks a manifest file, including checks against the files beside it.
+impl Loaded {
+    /// Where the entrypoint leads: absolute, without links, inside the project (what to read
+    /// rather than `dir.join(entrypoint)`, whose links could change meanwhile).
+    pub fn entrypoint(&self) -> Result<PathBuf, crate::project::PathError> {
+        crate::project::resolve(&self.dir, Path::new(&self.manifest.entrypoint))
+    }
+}
+
+/// Reads, parses and checks a manifest file, including checks against the files beside it:
+/// the entrypoint, a diskfs source, `build.output`, models and assets must not lead out of
+/// the project through a symbolic link (an error, as for `..`).
 pub fn load(path: &Path) -> Result<Loaded, ManifestError> {
-    let src = std::fs::read_to_string(path).map_err(|source| ManifestError::Io {
+    let bytes = crate::bounded::read(path, yaml::MAX_SOURCE_BYTES as u64, "a manifest")?;
+    let src = String::from_utf8(bytes).map_err(|e| ManifestError::Io {
         path: path.to_path_buf(),
-        source,
+        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
     })?;
     let (manifest, mut warnings) = parse_with_warnings(&src, path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     };
+    let escapes = escapes(&manifest, &dir);
+    if !escapes.is_empty() {
+        let mut diagnostics: Vec<Diagnostic> = escapes
+            .into_iter()
+            .map(|(key, message)| {
+                Diagnostic::at(
+                    Severity::Error,
+                    path,
+                    &src,
+                    find_key_line(&src, key),
+                    message,
+                )
+                .hint("keep the project's files inside its directory, or copy them in")
+            })
+            .collect();
+        diagnostics.extend(warnings);
+        diagnostics.sort_by_key(|d| (d.line, d.column));
+        return Err(ManifestError::Invalid(diagnostics));
+    }
     let entry = manifest.entrypoint_path(&dir);
     if !entry.is_file() {
         let pos = find_key_line(&src, "entrypoint");
@@ -156,6 +199,47 @@ pub fn load(path: &Path) -> Result<Loaded, ManifestError> {
         dir,
         warnings,
     })
+}
+
+/// The manifest's paths that lead out of the project `dir`, each with its key and why
+/// (through [`crate::project`], as `pack` and `run` resolve them). Models and assets that
+/// match nothing are left to `pack` and `run`, which need them.
+fn escapes(m: &Manifest, dir: &Path) -> Vec<(&'static str, String)> {
+    use crate::files::FilesError;
+    let Ok(root) = crate::project::canonical_root(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    // `line` is the key as it starts its line, `key` its full name.
+    let mut path = |line: &'static str, key: &str, rel: &str| {
+        if let Err(e) = crate::project::resolve_in_canonical(&root, Path::new(rel))
+            && e.is_escape()
+        {
+            out.push((line, format!("`{key}` {e}")));
+        }
+    };
+    path("entrypoint", "entrypoint", &m.entrypoint);
+    if let Some(FsConfig {
+        kind: FsType::Diskfs,
+        source: Some(source),
+        ..
+    }) = &m.fs
+    {
+        path("source", "fs.source", source);
+    }
+    if let Some(output) = m.build.as_ref().and_then(|b| b.output.as_deref()) {
+        path("output", "build.output", output);
+    }
+    for (key, patterns) in [("models", &m.models), ("assets", &m.assets)] {
+        for pattern in patterns {
+            if let Err(FilesError::Outside(e)) =
+                crate::files::expand(dir, std::slice::from_ref(pattern))
+            {
+                out.push((key, format!("`{key}` entry `{pattern}`: {e}")));
+            }
+        }
+    }
+    out
 }
 
 /// The position of the first line that starts (after indentation) with `key:`.

@@ -40,13 +40,20 @@ pub fn check(bytes: &[u8]) -> (Validation, CodeProposals) {
         {
             module_start = range.start;
         }
+        // After its first error the validator is not fed again (wasmparser's validator is
+        // not meant to go on, and panicked on a later section): the rest is only read, so
+        // that the bodies still show their proposals.
+        if first_error.is_some() {
+            if let Payload::CodeSectionEntry(body) = payload {
+                functions.push((module_start, None, body));
+            }
+            continue;
+        }
         match validator.payload(&payload) {
             Ok(ValidPayload::Func(func, body)) => functions.push((module_start, Some(func), body)),
             Ok(_) => {}
             Err(e) => {
                 first_error = Some(e);
-                // The rest is not validated, but the bodies seen so far still show their
-                // proposals; so do later ones of this section.
                 if let Payload::CodeSectionEntry(body) = payload {
                     functions.push((module_start, None, body));
                 }

@@ -9,12 +9,37 @@ use super::report::{NestedModule, WorldItem as ReportItem};
 use super::sections::SectionStats;
 use super::{InspectError, core};
 
+/// How deep components may nest. Real ones nest a few levels; each level is a recursive
+/// call here, and a hostile file nested thousands deep would overflow the stack.
+pub const MAX_NESTING: usize = 100;
+
+/// The error for a component nested deeper than [`MAX_NESTING`].
+fn too_deep(offset: usize) -> InspectError {
+    InspectError::Malformed {
+        message: format!("components nested more than {MAX_NESTING} deep (the limit)"),
+        offset: Some(offset),
+    }
+}
+
 /// The core modules of a component (also inside nested components) and its own sections.
 pub fn walk(
     bytes: &[u8],
     base: usize,
     modules: &mut Vec<NestedModule>,
 ) -> Result<SectionStats, InspectError> {
+    walk_at(bytes, base, modules, 0)
+}
+
+/// [`walk`] of a component nested `depth` levels down.
+fn walk_at(
+    bytes: &[u8],
+    base: usize,
+    modules: &mut Vec<NestedModule>,
+    depth: usize,
+) -> Result<SectionStats, InspectError> {
+    if depth > MAX_NESTING {
+        return Err(too_deep(base));
+    }
     let mut stats = SectionStats::default();
     let mut parser = Parser::new(base as u64);
     let mut pos = 0usize;
@@ -54,7 +79,7 @@ pub fn walk(
                 unchecked_range, ..
             } => {
                 let inner = nested(bytes, base, &unchecked_range, "component")?;
-                let inner_stats = walk(inner, unchecked_range.start, modules)?;
+                let inner_stats = walk_at(inner, unchecked_range.start, modules, depth + 1)?;
                 for (field, tools) in inner_stats.producers {
                     stats.producers.entry(field).or_default().extend(tools);
                 }
@@ -135,7 +160,7 @@ fn decode(bytes: &[u8]) -> Result<(Resolve, wit_parser::WorldId), InspectError> 
     // wit-parser's decoder allocates a section's declared size before reading it: a header
     // claiming gigabytes would exhaust memory (found by fuzzing). wasmparser checks every
     // section's size against the bytes actually there, so only well-formed input goes on.
-    check_sizes(bytes, 0)?;
+    check_sizes(bytes, 0, 0)?;
     match wit_component::decode(bytes) {
         Ok(DecodedWasm::Component(resolve, world)) => Ok((resolve, world)),
         Ok(DecodedWasm::WitPackage(..)) => Err(InspectError::Malformed {
@@ -186,7 +211,10 @@ fn nested<'a>(
 
 /// Checks that every section of a component (and of its nested components) fits in the
 /// bytes there are, without parsing the nested core modules' code.
-fn check_sizes(bytes: &[u8], base: usize) -> Result<(), InspectError> {
+fn check_sizes(bytes: &[u8], base: usize, depth: usize) -> Result<(), InspectError> {
+    if depth > MAX_NESTING {
+        return Err(too_deep(base));
+    }
     let mut parser = Parser::new(base as u64);
     let mut pos = 0usize;
     loop {
@@ -209,7 +237,7 @@ fn check_sizes(bytes: &[u8], base: usize) -> Result<(), InspectError> {
             } => {
                 let inner = nested(bytes, base, &unchecked_range, "nested")?;
                 if wasmparser::Parser::is_component(inner) {
-                    check_sizes(inner, unchecked_range.start)?;
+                    check_sizes(inner, unchecked_range.start, depth + 1)?;
                 }
                 pos += inner.len();
             }
