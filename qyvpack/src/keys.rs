@@ -144,12 +144,16 @@ pub fn parse_private(text: &str) -> Result<Ed25519KeyPair, KeyError> {
         .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))
 }
 
-/// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites.
+/// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites, and never
+/// writes through a symbolic link (a dangling one included). Both names are checked before
+/// either file is written, and the private key is removed again if the public one cannot be
+/// written: no orphan key is left.
 pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey), KeyError> {
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     for p in [&private, &public] {
-        if p.exists() {
+        // symlink_metadata: a link counts as existing, whether or not its target does.
+        if std::fs::symlink_metadata(p).is_ok() {
             return Err(KeyError::Exists(p.clone()));
         }
     }
@@ -165,14 +169,22 @@ pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
+    // create_new is O_CREAT|O_EXCL: it fails on any existing name, links included, and so
+    // never follows one.
     let mut f = opts.open(&private).map_err(io(&private))?;
     f.write_all(pem.as_bytes()).map_err(io(&private))?;
-    let mut f = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&public)
-        .map_err(io(&public))?;
-    f.write_all(pk.to_line().as_bytes()).map_err(io(&public))?;
+        .and_then(|mut f| f.write_all(pk.to_line().as_bytes()));
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&private);
+        return Err(match source.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyError::Exists(public),
+            _ => io(&public)(source),
+        });
+    }
     Ok((private, public, pk))
 }
 
@@ -301,5 +313,23 @@ mod tests {
         assert!(store.trusts(&a.bytes).is_none());
         assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
         assert!(store.list().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keygen_refuses_links_and_leaves_no_orphan_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        // A dangling link as NAME.pub, then as NAME.key: nothing is written, nothing followed.
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("a.pub")).unwrap();
+        assert!(matches!(write_pair(d, "a"), Err(KeyError::Exists(p)) if p == d.join("a.pub")));
+        std::os::unix::fs::symlink(d.join("target"), d.join("b.key")).unwrap();
+        assert!(matches!(write_pair(d, "b"), Err(KeyError::Exists(p)) if p == d.join("b.key")));
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.pub", "b.key"]);
     }
 }
