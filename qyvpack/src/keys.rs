@@ -9,6 +9,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
+use crate::signature::{StrictError, check_public_key};
+
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
 /// The first word of a public key file.
@@ -19,6 +21,13 @@ pub const PUBLIC_KEY_TAG: &str = "qyv-ed25519";
 pub enum KeyError {
     #[error("{0}")]
     Invalid(String),
+    /// A key that verifies forgeries (see [`crate::signature`]): never trusted nor used.
+    #[error("{context}: {source}")]
+    Refused {
+        context: String,
+        #[source]
+        source: StrictError,
+    },
     #[error("{} already exists; qyv never overwrites a key", .0.display())]
     Exists(PathBuf),
     #[error("{context}: {source}")]
@@ -55,7 +64,7 @@ impl PublicKey {
         )
     }
 
-    /// Parses the file form.
+    /// Parses the file form. Keys of small order or not in canonical form are refused.
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let mut words = text.split_whitespace();
         if words.next() != Some(PUBLIC_KEY_TAG) {
@@ -69,6 +78,10 @@ impl PublicKey {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| KeyError::Invalid("the public key is not 32 bytes of base64".into()))?;
         let name = words.collect::<Vec<_>>().join(" ");
+        check_public_key(&bytes).map_err(|source| KeyError::Refused {
+            context: format!("public key {}", fingerprint(&bytes)),
+            source,
+        })?;
         Ok(PublicKey { bytes, name })
     }
 
@@ -77,7 +90,13 @@ impl PublicKey {
             context: format!("cannot read {}", path.display()),
             source,
         })?;
-        PublicKey::parse(&text).map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
+        PublicKey::parse(&text).map_err(|e| match e {
+            KeyError::Refused { source, .. } => KeyError::Refused {
+                context: path.display().to_string(),
+                source,
+            },
+            e => KeyError::Invalid(format!("{}: {e}", path.display())),
+        })
     }
 }
 
@@ -96,8 +115,7 @@ pub fn generate(name: &str) -> Result<(String, PublicKey), KeyError> {
         .map_err(|_| KeyError::Invalid("the system random generator failed".into()))?;
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
         .map_err(|_| KeyError::Invalid("generated key does not parse".into()))?;
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(pair.public_key().as_ref());
+    let bytes = checked_public_key(&pair)?;
     let body = b64().encode(doc.as_ref());
     let mut pem = String::from(PEM_BEGIN);
     pem.push('\n');
@@ -140,8 +158,21 @@ pub fn parse_private(text: &str) -> Result<Ed25519KeyPair, KeyError> {
             _ => raw,
         }
     };
-    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))?;
+    checked_public_key(&pair)?;
+    Ok(pair)
+}
+
+/// A key pair's public key, refused if weak: what it signs must verify strictly.
+fn checked_public_key(pair: &Ed25519KeyPair) -> Result<[u8; 32], KeyError> {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(pair.public_key().as_ref());
+    check_public_key(&bytes).map_err(|source| KeyError::Refused {
+        context: "the key pair's public key".into(),
+        source,
+    })?;
+    Ok(bytes)
 }
 
 /// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites, and never
@@ -212,8 +243,12 @@ impl TrustStore {
         self.dir.join(format!("{safe}.pub"))
     }
 
-    /// Adds a key; returns false if it was already trusted.
+    /// Adds a key; returns false if it was already trusted. Weak keys are refused.
     pub fn add(&self, key: &PublicKey) -> Result<bool, KeyError> {
+        check_public_key(&key.bytes).map_err(|source| KeyError::Refused {
+            context: format!("public key {}", key.fingerprint()),
+            source,
+        })?;
         let path = self.file_for(key);
         if path.exists() {
             return Ok(false);
@@ -229,7 +264,8 @@ impl TrustStore {
         Ok(true)
     }
 
-    /// Every trusted key, sorted by name then fingerprint. Unreadable files are skipped.
+    /// Every trusted key, sorted by name then fingerprint. Unreadable files are skipped, and so
+    /// are weak keys (put there by hand or by an older qyv): they are never trusted.
     pub fn list(&self) -> Vec<PublicKey> {
         let mut keys: Vec<PublicKey> = std::fs::read_dir(&self.dir)
             .into_iter()
@@ -312,6 +348,33 @@ mod tests {
         assert_eq!(store.remove("alice").unwrap(), vec![a.clone()]);
         assert!(store.trusts(&a.bytes).is_none());
         assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
+        assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn small_order_keys_are_refused_when_read_trusted_or_found_in_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = TrustStore {
+            dir: tmp.path().join("trusted"),
+        };
+        std::fs::create_dir_all(&store.dir).unwrap();
+        for (i, bytes) in crate::signature::SMALL_ORDER_POINTS.iter().enumerate() {
+            let weak = PublicKey {
+                bytes: *bytes,
+                name: format!("weak{i}"),
+            };
+            assert!(matches!(
+                PublicKey::parse(&weak.to_line()),
+                Err(KeyError::Refused {
+                    source: StrictError::WeakKey,
+                    ..
+                })
+            ));
+            assert!(matches!(store.add(&weak), Err(KeyError::Refused { .. })));
+            // Written by hand into the store: never trusted.
+            std::fs::write(store.dir.join(format!("weak{i}.pub")), weak.to_line()).unwrap();
+            assert!(store.trusts(bytes).is_none());
+        }
         assert!(store.list().is_empty());
     }
 

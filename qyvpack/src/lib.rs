@@ -7,3 +7,4 @@ pub mod dirs;
 pub mod files;
 pub mod keys;
 pub mod manifest;
+pub mod signature;

@@ -132,6 +132,8 @@ pub enum BundleError {
     Index(String),
     #[error("the signature does not match the bundle's contents: it was altered after signing")]
     BadSignature,
+    #[error("hostile signature, refused: {0}")]
+    Forged(crate::signature::StrictError),
     #[error("unsafe path `{path}`: {reason}")]
     UnsafePath { path: String, reason: String },
     #[error("`{path}` appears twice in the archive")]

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 use base64::Engine as _;
-use ring::signature::{ED25519, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::digest::is_hex_digest;
+use crate::signature::StrictError;
 
 /// Caps on what a bundle may unpack to.
 #[derive(Debug, Clone, Copy)]
@@ -307,10 +307,12 @@ fn verify_signature(version: u32, index: &[u8], sig_bytes: &[u8]) -> Result<[u8;
     let sig = b64
         .decode(&block.signature)
         .map_err(|_| BundleError::Header("the signature is not base64".into()))?;
-    UnparsedPublicKey::new(&ED25519, pk)
-        .verify(&signed_message(version, index), &sig)
-        .map_err(|_| BundleError::BadSignature)?;
-    Ok(pk)
+    // Strictly: a weak key or a small-order R is a forgery, not a damaged signature.
+    match crate::signature::verify_strict(&pk, &signed_message(version, index), &sig) {
+        Ok(()) => Ok(pk),
+        Err(StrictError::Mismatch) => Err(BundleError::BadSignature),
+        Err(e) => Err(BundleError::Forged(e)),
+    }
 }
 
 /// Reads at most `left` bytes, then fails: a decompression bomb stops here.
