@@ -195,6 +195,38 @@ fn net_allowlist_admits_only_the_listed_port() {
     assert!(out.stdout.starts_with("denied connect"), "{}", out.stdout);
 }
 
+/// `validate` and `run` read `permissions.net` with one parser: what one refuses the other
+/// refuses with the same message, and what one accepts the other runs.
+#[test]
+fn validate_and_run_agree_on_net_patterns() {
+    let validate = |dir: &Path| {
+        let o = qyv()
+            .current_dir(dir)
+            .args(["validate", "app.qyv"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let refusal = "a wildcard domain cannot be a socket grant";
+    let dir = app("permissions:\n  net: [\"*.example.com:443\"]\n");
+    let (code, stderr) = validate(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125), "{}", out.stderr);
+    assert!(out.stderr.contains(refusal), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+
+    let dir = app("permissions:\n  net: [\"localhost:443\", \"[::1]:*\", \"*:53\"]\n");
+    let (code, stderr) = validate(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.stdout, "ok probe-app argv\n", "{}", out.stderr);
+}
+
 #[test]
 fn env_shows_only_granted_variables() {
     let dir = app("permissions:\n  env: [QYV_TEST_GRANTED]\nenv:\n  FIXED: one\n");

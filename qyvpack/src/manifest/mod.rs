@@ -8,6 +8,7 @@
 mod check;
 mod convert;
 mod diagnostic;
+pub mod net;
 mod types;
 pub mod units;
 mod yaml;
@@ -18,7 +19,7 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use check::{check_relative_inside, valid_name};
-pub use convert::check_host_port;
+pub use net::{Host, NetPattern, NetPatternError};
 pub use diagnostic::{Diagnostic, Severity};
 pub use types::*;
 

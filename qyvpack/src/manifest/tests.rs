@@ -104,7 +104,10 @@ build:
     assert_eq!(m.permissions.fs, FsAccess::Read);
     assert_eq!(
         m.permissions.net,
-        NetPolicy::List(vec!["api.example.com:443".into(), "127.0.0.1:*".into()])
+        NetPolicy::List(vec![
+            "api.example.com:443".parse().unwrap(),
+            "127.0.0.1:*".parse().unwrap()
+        ])
     );
     let fs = m.fs.as_ref().unwrap();
     assert_eq!(fs.files.len(), 2);
