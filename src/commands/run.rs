@@ -254,7 +254,7 @@ fn prepare_bundle(
 ) -> Result<(Prepared, Option<String>), String> {
     let name = path.display();
     let refused = |e: qyvpack::bundle::BundleError| format!("{name} refused: {e}");
-    let limits = Default::default();
+    let limits = qyvpack::bundle::ReadLimits::from_env().map_err(|e| e.to_string())?;
     // The signature and the signer first: an untrusted bundle is refused before its archive
     // is even read.
     let signed = qyvpack::bundle::read_index(bytes, limits).map_err(refused)?;

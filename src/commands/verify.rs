@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use qyvpack::bundle::ReadLimits;
 use qyvpack::keys::{self, KeyError, PublicKey};
 
 use super::bundles::{self, Signer};
@@ -47,7 +48,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         }
     };
     let name = opts.file.display().to_string();
-    let bundle = match qyvpack::bundle::read(&bytes, Default::default()) {
+    let bundle = match qyvpack::bundle::read(&bytes, ReadLimits::from_env()?) {
         Ok(b) => b,
         Err(e) => {
             if opts.json {
