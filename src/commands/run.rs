@@ -310,9 +310,10 @@ fn prepare_bundle(
             bundle
         }
     };
-    let text = String::from_utf8_lossy(bundle.manifest_text()).into_owned();
     let shown = PathBuf::from(format!("{name}!{}", qyvpack::bundle::MANIFEST_PATH));
-    let m = manifest::parse(&text, &shown).map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
+    let m = manifest::text_of(bundle.manifest_text().to_vec(), &shown)
+        .and_then(|text| manifest::parse(&text, &shown))
+        .map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
     app::refuse_unsupported(&m).map_err(|e| format!("{}: {e}", shown.display()))?;
     let dir = path
         .parent()

@@ -307,3 +307,20 @@ fn errors_at_the_end_of_input_point_inside_it() {
         assert!(d.line >= 1 && d.line <= lines, "{d}");
     }
 }
+
+#[test]
+fn invalid_utf8_is_a_diagnostic_at_the_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.qyv");
+    std::fs::write(&path, b"name: app\n\xff\xfeentrypoint: a.wasm\n").unwrap();
+    let Err(ManifestError::Invalid(d)) = load(&path) else {
+        panic!("invalid UTF-8 was not a diagnostic");
+    };
+    assert_eq!((d[0].line, d[0].column), (2, 1));
+    assert!(
+        d[0].message
+            .contains("byte 0xff at byte offset 10 (line 2)"),
+        "{}",
+        d[0].message
+    );
+}
