@@ -8,7 +8,7 @@ use super::diagnostic::{Diagnostic, Severity};
 use super::net::NetPattern;
 use super::types::*;
 use super::units;
-use super::yaml::{Node, Pos, Value, as_bool};
+use super::yaml::{Node, Pos, Value, as_bool, yaml11_bool};
 
 /// Where each key path's value is (`permissions.fs` → its position), for later checks.
 pub type Spans = HashMap<String, Pos>;
@@ -149,10 +149,31 @@ impl<'a> Converter<'a> {
         match &node.value {
             Value::Scalar { text, plain: true } if as_bool(text).is_some() => as_bool(text),
             _ => {
-                self.type_error(node, path, "true or false");
+                if !self.refuse_yaml11_bool(node, path) {
+                    self.type_error(node, path, "true or false");
+                }
                 None
             }
         }
+    }
+
+    /// Reports a YAML 1.1 boolean (`yes`, `off`, ...) where a boolean is expected; returns
+    /// whether `node` was one.
+    fn refuse_yaml11_bool(&mut self, node: &Node, path: &str) -> bool {
+        let Value::Scalar { text, plain: true } = &node.value else {
+            return false;
+        };
+        let Some(meant) = yaml11_bool(text) else {
+            return false;
+        };
+        self.error(
+            node.pos,
+            format!(
+                "`{path}`: `{text}` is not a boolean: qyv reads YAML 1.2, where it is a string"
+            ),
+        )
+        .hint = Some(format!("write `{meant}`"));
+        true
     }
 
     fn u64(&mut self, node: &Node, path: &str) -> Option<u64> {
@@ -316,6 +337,7 @@ impl<'a> Converter<'a> {
                 Value::Scalar { text, plain: true } if as_bool(text) == Some(false) => {
                     FsAccess::None
                 }
+                _ if self.refuse_yaml11_bool(n, "permissions.fs") => FsAccess::None,
                 _ => self
                     .choice(n, "permissions.fs", FsAccess::SPELLINGS)
                     .unwrap_or_default(),
@@ -346,6 +368,7 @@ impl<'a> Converter<'a> {
                     NetPolicy::Deny
                 }
             }
+            _ if self.refuse_yaml11_bool(node, "permissions.net") => NetPolicy::Deny,
             Value::Seq(items) => {
                 let mut list = Vec::new();
                 for (i, item) in items.iter().enumerate() {

@@ -324,3 +324,43 @@ fn invalid_utf8_is_a_diagnostic_at_the_bad_byte() {
         d[0].message
     );
 }
+
+#[test]
+fn yaml_1_1_booleans_are_refused_wherever_a_boolean_is_expected() {
+    let keys = [
+        ("permissions:\n  net: ", "permissions.net"),
+        ("permissions:\n  fs: ", "permissions.fs"),
+        ("permissions:\n  exec: ", "permissions.exec"),
+        ("permissions:\n  gfx: ", "permissions.gfx"),
+        (
+            "fs:\n  type: netfs\n  source: https://x.org/\n  cache: ",
+            "fs.cache",
+        ),
+    ];
+    for (prefix, key) in keys {
+        for (word, meant) in [
+            ("yes", "true"),
+            ("Yes", "true"),
+            ("ON", "true"),
+            ("y", "true"),
+            ("no", "false"),
+            ("Off", "false"),
+            ("N", "false"),
+        ] {
+            let d = errors(&format!("name: a\nentrypoint: a.wasm\n{prefix}{word}\n"));
+            let m = d
+                .iter()
+                .find(|d| d.message.contains("is not a boolean"))
+                .unwrap_or_else(|| panic!("{key}: {word}: {d:?}"));
+            assert!(
+                m.message.starts_with(&format!("`{key}`: `{word}`")),
+                "{}",
+                m.message
+            );
+            assert_eq!(m.hint.as_deref(), Some(format!("write `{meant}`").as_str()));
+        }
+    }
+    // Quoted, `yes` is a string, and so reported as one.
+    let d = errors("name: a\nentrypoint: a.wasm\npermissions:\n  net: \"yes\"\n");
+    assert!(d[0].message.contains("found a string"), "{}", d[0].message);
+}
