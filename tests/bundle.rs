@@ -383,3 +383,124 @@ fn an_interrupted_pack_never_damages_an_existing_bundle() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// A public key file for raw key bytes.
+fn public_key_file(env: &Env, name: &str, bytes: &[u8; 32]) -> String {
+    let file = format!("{name}.pub");
+    let key = qyvpack::keys::PublicKey {
+        bytes: *bytes,
+        name: name.to_string(),
+    };
+    std::fs::write(env.path(&file), key.to_line()).unwrap();
+    file
+}
+
+/// The forgery that plain Ed25519 verification accepts, made from an unsigned bundle without
+/// any private key: the all-zero public key (a point of small order), R = the identity point,
+/// S = 0, and the index padded with spaces (still valid JSON) until SHA-512(R‖A‖M) mod ℓ is
+/// a multiple of 8, M being the signed message of docs/format.md.
+fn forge_under_the_zero_key(unsigned: &[u8]) -> Vec<u8> {
+    use base64::Engine as _;
+    use qyvpack::bundle::{FORMAT_VERSION, index_frame, read_index, signed_message};
+    use sha2::{Digest, Sha512};
+    let signed = read_index(unsigned, Default::default()).unwrap();
+    let public_key = [0u8; 32];
+    let mut r = [0u8; 32];
+    r[0] = 1; // the identity (0, 1)
+    let mut index = signed.index_bytes.clone();
+    loop {
+        let k = Sha512::new()
+            .chain_update(r)
+            .chain_update(public_key)
+            .chain_update(signed_message(FORMAT_VERSION, &index))
+            .finalize();
+        // Reduced mod ℓ as verifiers do, a little-endian scalar: k mod 8 is in its first byte.
+        if curve25519_dalek::Scalar::from_bytes_mod_order_wide(&k.into()).as_bytes()[0]
+            .is_multiple_of(8)
+        {
+            break;
+        }
+        index.push(b' ');
+    }
+    let mut signature = [0u8; 64];
+    signature[..32].copy_from_slice(&r);
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let block = serde_json::json!({
+        "algorithm": "ed25519",
+        "public_key": b64.encode(public_key),
+        "signature": b64.encode(signature),
+    });
+    // The premise: plain Ed25519 verification accepts it.
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, public_key)
+        .verify(&signed_message(FORMAT_VERSION, &index), &signature)
+        .expect("ring accepts the forgery");
+    let mut forged = unsigned[..signed.index.archive_size as usize].to_vec();
+    forged.extend(index_frame(&index, block.to_string().as_bytes()));
+    forged
+}
+
+#[test]
+fn a_signature_forged_under_the_zero_key_is_refused_and_never_runs() {
+    let env = Env::new();
+    env.project();
+    assert!(
+        pack(&env, "unsigned.qyvbin", &["--unsigned"])
+            .status
+            .success()
+    );
+    let forged = forge_under_the_zero_key(&std::fs::read(env.path("unsigned.qyvbin")).unwrap());
+    std::fs::write(env.path("forged.qyvbin"), &forged).unwrap();
+    let zero = public_key_file(&env, "zero", &[0u8; 32]);
+
+    // Without trust, and with the zero key given: hostile, exit 1, never "intact".
+    let o = env.qyv(&["verify", "forged.qyvbin"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("hostile signature"), "{}", stderr(&o));
+    let o = env.qyv(&["verify", "--key", &zero, "forged.qyvbin"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("small order"), "{}", stderr(&o));
+
+    // `trust add` refuses the key, so run refuses the bundle...
+    let o = env.qyv(&["trust", "add", &zero]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("small order"), "{}", stderr(&o));
+    assert!(stdout(&env.qyv(&["trust", "list"])).is_empty());
+    // ...and so it does with the key put into the store by hand, or any way out asked for.
+    let store = env.path("config/trusted");
+    std::fs::create_dir_all(&store).unwrap();
+    std::fs::copy(env.path(&zero), store.join("zero.pub")).unwrap();
+    for extra in [
+        &[][..],
+        &["--allow-untrusted", "--allow-unsigned"],
+        &["--key", &zero],
+    ] {
+        let mut args = vec!["run", "-q"];
+        args.extend_from_slice(extra);
+        args.extend(["forged.qyvbin", "--", "argv"]);
+        let o = env.qyv(&args);
+        assert_eq!(o.status.code(), Some(125), "{extra:?}: {}", stderr(&o));
+        assert!(stdout(&o).is_empty(), "the forged bundle ran ({extra:?})");
+        assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn the_eight_small_order_points_are_refused_as_keys() {
+    let env = Env::new();
+    env.project();
+    keygen(&env, "ci");
+    assert!(
+        pack(&env, "signed.qyvbin", &["--sign", "ci.key"])
+            .status
+            .success()
+    );
+    for (i, point) in qyvpack::signature::SMALL_ORDER_POINTS.iter().enumerate() {
+        let file = public_key_file(&env, &format!("weak{i}"), point);
+        let o = env.qyv(&["trust", "add", &file]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+        assert!(stderr(&o).contains("small order"), "{}", stderr(&o));
+        let o = env.qyv(&["verify", "--key", &file, "signed.qyvbin"]);
+        assert_eq!(o.status.code(), Some(1), "{file}: {}", stderr(&o));
+    }
+    assert!(stdout(&env.qyv(&["trust", "list"])).is_empty());
+}

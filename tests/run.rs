@@ -195,6 +195,38 @@ fn net_allowlist_admits_only_the_listed_port() {
     assert!(out.stdout.starts_with("denied connect"), "{}", out.stdout);
 }
 
+/// `validate` and `run` read `permissions.net` with one parser: what one refuses the other
+/// refuses with the same message, and what one accepts the other runs.
+#[test]
+fn validate_and_run_agree_on_net_patterns() {
+    let validate = |dir: &Path| {
+        let o = qyv()
+            .current_dir(dir)
+            .args(["validate", "app.qyv"])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    let refusal = "a wildcard domain cannot be a socket grant";
+    let dir = app("permissions:\n  net: [\"*.example.com:443\"]\n");
+    let (code, stderr) = validate(dir.path());
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains(refusal), "{stderr}");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.code, Some(125), "{}", out.stderr);
+    assert!(out.stderr.contains(refusal), "{}", out.stderr);
+    assert!(out.stdout.is_empty());
+
+    let dir = app("permissions:\n  net: [\"localhost:443\", \"[::1]:*\", \"*:53\"]\n");
+    let (code, stderr) = validate(dir.path());
+    assert_eq!(code, Some(0), "{stderr}");
+    let out = probe_in(dir.path(), &["argv"]);
+    assert_eq!(out.stdout, "ok probe-app argv\n", "{}", out.stderr);
+}
+
 #[test]
 fn env_shows_only_granted_variables() {
     let dir = app("permissions:\n  env: [QYV_TEST_GRANTED]\nenv:\n  FIXED: one\n");
@@ -383,11 +415,87 @@ fn compile_cache_is_reused_and_a_damaged_entry_is_rebuilt() {
         .output()
         .unwrap();
     assert!(clean.status.success());
-    assert_eq!(std::fs::read_dir(&compiled).unwrap().count(), 0);
+    assert!(!compiled.exists());
     // The remembered digest of app.wasm goes too.
-    let digests = cache.path().join("blake3");
-    assert!(digests.is_dir());
-    assert_eq!(std::fs::read_dir(&digests).unwrap().count(), 0);
+    assert!(!cache.path().join("blake3").exists());
+}
+
+#[test]
+fn cache_clean_removes_every_area_and_cache_dir_prints_the_root() {
+    let root = tempfile::tempdir().unwrap();
+    let cache = root.path().join("cache");
+    let env = [("QYV_CACHE_DIR", cache.to_str().unwrap())];
+    let qyv_in = |dir: &Path, args: &[&str]| {
+        let o = qyv()
+            .current_dir(dir)
+            .env("QYV_CACHE_DIR", &cache)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    // compiled, blake3 and netfs: a run with a cached netfs file.
+    let base = http_server(b"kept", "data.txt");
+    let dir = app(&format!(
+        "permissions:\n  fs: read\nfs:\n  type: netfs\n  source: {base}\n  cache: true\n  files:\n    - path: data.txt\n"
+    ));
+    let out = run_qyv(
+        &["-q", "app.qyv", "--", "read", "/data/data.txt"],
+        dir.path(),
+        &env,
+    );
+    assert_eq!(out.stdout, "ok read kept\n", "{}", out.stderr);
+    // inspect: a remembered validation.
+    qyv_in(dir.path(), &["inspect", "probe.wasm"]);
+    // bundles and verified: a bundle of code only, run once.
+    let code = app("");
+    qyv_in(
+        code.path(),
+        &["pack", ".", "-o", "app.qyvbin", "--unsigned"],
+    );
+    qyv_in(
+        code.path(),
+        &["run", "-q", "--allow-unsigned", "app.qyvbin", "--", "argv"],
+    );
+    // c-compat: building it needs the WASI SDK; a built layer as qyvbuild leaves it (a
+    // directory per version) stands for it. And the `digests` of older versions.
+    std::fs::create_dir_all(cache.join("c-compat/0123456789abcdef")).unwrap();
+    std::fs::write(
+        cache.join("c-compat/0123456789abcdef/libqyvcompat.a"),
+        b"!<arch>",
+    )
+    .unwrap();
+    std::fs::create_dir_all(cache.join("digests")).unwrap();
+    std::fs::write(cache.join("digests/old"), b"x").unwrap();
+    let mut used: Vec<String> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    used.sort();
+    assert_eq!(
+        used,
+        [
+            "blake3", "bundles", "c-compat", "compiled", "digests", "inspect", "netfs", "verified"
+        ]
+    );
+
+    qyv_in(root.path(), &["cache", "clean"]);
+    let left: Vec<_> = std::fs::read_dir(&cache).unwrap().collect();
+    assert!(left.is_empty(), "cache clean left {left:?}");
+
+    let o = qyv()
+        .env("QYV_CACHE_DIR", &cache)
+        .args(["cache", "dir"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("{}\n", cache.display())
+    );
 }
 
 #[test]

@@ -113,3 +113,36 @@ fn missing_file_is_an_io_error() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("no .qyv manifest"), "{stderr}");
 }
+
+#[test]
+fn invalid_utf8_is_invalid_with_its_byte_offset_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.qyv");
+    std::fs::write(
+        &file,
+        b"name: app\nentrypoint: a.wasm\ndescription: caf\xe9\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = validate(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("not UTF-8: byte 0xe9 at byte offset 45 (line 3)"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("app.qyv:3:17"), "{stderr}");
+}
+
+#[test]
+fn net_yes_is_refused_with_a_hint_not_read_as_true() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.qyv");
+    std::fs::write(
+        &file,
+        "name: app\nentrypoint: a.wasm\npermissions:\n  net: yes\n",
+    )
+    .unwrap();
+    let (code, _, stderr) = validate(&[file.to_str().unwrap()]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("`yes` is not a boolean"), "{stderr}");
+    assert!(stderr.contains("write `true`"), "{stderr}");
+}

@@ -199,9 +199,9 @@ pub fn prepare(zig: &Path, progress: &dyn Progress) -> Result<Compat, BuildError
         }
         format!("{:x}", h.finalize())
     };
-    let root = qyvpack::dirs::cache_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("c-compat");
+    let root = qyvpack::dirs::CacheArea::CCompat
+        .dir()
+        .unwrap_or_else(|| qyvpack::dirs::CacheArea::CCompat.under(&std::env::temp_dir()));
     let dir = root.join(&key[..16]);
     if dir.join("libqyvcompat.a").is_file() {
         return Ok(Compat { dir });

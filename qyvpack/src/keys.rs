@@ -9,6 +9,8 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
+use crate::signature::{StrictError, check_public_key};
+
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
 const PEM_END: &str = "-----END PRIVATE KEY-----";
 /// The first word of a public key file.
@@ -19,6 +21,13 @@ pub const PUBLIC_KEY_TAG: &str = "qyv-ed25519";
 pub enum KeyError {
     #[error("{0}")]
     Invalid(String),
+    /// A key that verifies forgeries (see [`crate::signature`]): never trusted nor used.
+    #[error("{context}: {source}")]
+    Refused {
+        context: String,
+        #[source]
+        source: StrictError,
+    },
     #[error("{} already exists; qyv never overwrites a key", .0.display())]
     Exists(PathBuf),
     #[error("{context}: {source}")]
@@ -55,7 +64,7 @@ impl PublicKey {
         )
     }
 
-    /// Parses the file form.
+    /// Parses the file form. Keys of small order or not in canonical form are refused.
     pub fn parse(text: &str) -> Result<PublicKey, KeyError> {
         let mut words = text.split_whitespace();
         if words.next() != Some(PUBLIC_KEY_TAG) {
@@ -69,6 +78,10 @@ impl PublicKey {
             .and_then(|v| v.try_into().ok())
             .ok_or_else(|| KeyError::Invalid("the public key is not 32 bytes of base64".into()))?;
         let name = words.collect::<Vec<_>>().join(" ");
+        check_public_key(&bytes).map_err(|source| KeyError::Refused {
+            context: format!("public key {}", fingerprint(&bytes)),
+            source,
+        })?;
         Ok(PublicKey { bytes, name })
     }
 
@@ -78,7 +91,13 @@ impl PublicKey {
                 context: format!("cannot read {}", path.display()),
                 source: e.into_io(),
             })?;
-        PublicKey::parse(&text).map_err(|e| KeyError::Invalid(format!("{}: {e}", path.display())))
+        PublicKey::parse(&text).map_err(|e| match e {
+            KeyError::Refused { source, .. } => KeyError::Refused {
+                context: path.display().to_string(),
+                source,
+            },
+            e => KeyError::Invalid(format!("{}: {e}", path.display())),
+        })
     }
 }
 
@@ -97,8 +116,7 @@ pub fn generate(name: &str) -> Result<(String, PublicKey), KeyError> {
         .map_err(|_| KeyError::Invalid("the system random generator failed".into()))?;
     let pair = Ed25519KeyPair::from_pkcs8(doc.as_ref())
         .map_err(|_| KeyError::Invalid("generated key does not parse".into()))?;
-    let mut bytes = [0u8; 32];
-    bytes.copy_from_slice(pair.public_key().as_ref());
+    let bytes = checked_public_key(&pair)?;
     let body = b64().encode(doc.as_ref());
     let mut pem = String::from(PEM_BEGIN);
     pem.push('\n');
@@ -141,16 +159,33 @@ pub fn parse_private(text: &str) -> Result<Ed25519KeyPair, KeyError> {
             _ => raw,
         }
     };
-    Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
-        .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))
+    let pair = Ed25519KeyPair::from_pkcs8_maybe_unchecked(&der)
+        .map_err(|_| KeyError::Invalid("not an Ed25519 PKCS#8 private key".into()))?;
+    checked_public_key(&pair)?;
+    Ok(pair)
 }
 
-/// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites.
+/// A key pair's public key, refused if weak: what it signs must verify strictly.
+fn checked_public_key(pair: &Ed25519KeyPair) -> Result<[u8; 32], KeyError> {
+    let mut bytes = [0u8; 32];
+    bytes.copy_from_slice(pair.public_key().as_ref());
+    check_public_key(&bytes).map_err(|source| KeyError::Refused {
+        context: "the key pair's public key".into(),
+        source,
+    })?;
+    Ok(bytes)
+}
+
+/// Writes `NAME.key` (mode 0600) and `NAME.pub` in `dir`; never overwrites, and never
+/// writes through a symbolic link (a dangling one included). Both names are checked before
+/// either file is written, and the private key is removed again if the public one cannot be
+/// written: no orphan key is left.
 pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey), KeyError> {
     let private = dir.join(format!("{name}.key"));
     let public = dir.join(format!("{name}.pub"));
     for p in [&private, &public] {
-        if p.exists() {
+        // symlink_metadata: a link counts as existing, whether or not its target does.
+        if std::fs::symlink_metadata(p).is_ok() {
             return Err(KeyError::Exists(p.clone()));
         }
     }
@@ -166,14 +201,22 @@ pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
+    // create_new is O_CREAT|O_EXCL: it fails on any existing name, links included, and so
+    // never follows one.
     let mut f = opts.open(&private).map_err(io(&private))?;
     f.write_all(pem.as_bytes()).map_err(io(&private))?;
-    let mut f = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&public)
-        .map_err(io(&public))?;
-    f.write_all(pk.to_line().as_bytes()).map_err(io(&public))?;
+        .and_then(|mut f| f.write_all(pk.to_line().as_bytes()));
+    if let Err(source) = written {
+        let _ = std::fs::remove_file(&private);
+        return Err(match source.kind() {
+            std::io::ErrorKind::AlreadyExists => KeyError::Exists(public),
+            _ => io(&public)(source),
+        });
+    }
     Ok((private, public, pk))
 }
 
@@ -201,8 +244,12 @@ impl TrustStore {
         self.dir.join(format!("{safe}.pub"))
     }
 
-    /// Adds a key; returns false if it was already trusted.
+    /// Adds a key; returns false if it was already trusted. Weak keys are refused.
     pub fn add(&self, key: &PublicKey) -> Result<bool, KeyError> {
+        check_public_key(&key.bytes).map_err(|source| KeyError::Refused {
+            context: format!("public key {}", key.fingerprint()),
+            source,
+        })?;
         let path = self.file_for(key);
         if path.exists() {
             return Ok(false);
@@ -218,7 +265,8 @@ impl TrustStore {
         Ok(true)
     }
 
-    /// Every trusted key, sorted by name then fingerprint. Unreadable files are skipped.
+    /// Every trusted key, sorted by name then fingerprint. Unreadable files are skipped, and so
+    /// are weak keys (put there by hand or by an older qyv): they are never trusted.
     pub fn list(&self) -> Vec<PublicKey> {
         let mut keys: Vec<PublicKey> = std::fs::read_dir(&self.dir)
             .into_iter()
@@ -302,5 +350,50 @@ mod tests {
         assert!(store.trusts(&a.bytes).is_none());
         assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
         assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn small_order_keys_are_refused_when_read_trusted_or_found_in_the_store() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = TrustStore {
+            dir: tmp.path().join("trusted"),
+        };
+        std::fs::create_dir_all(&store.dir).unwrap();
+        for (i, bytes) in crate::signature::SMALL_ORDER_POINTS.iter().enumerate() {
+            let weak = PublicKey {
+                bytes: *bytes,
+                name: format!("weak{i}"),
+            };
+            assert!(matches!(
+                PublicKey::parse(&weak.to_line()),
+                Err(KeyError::Refused {
+                    source: StrictError::WeakKey,
+                    ..
+                })
+            ));
+            assert!(matches!(store.add(&weak), Err(KeyError::Refused { .. })));
+            // Written by hand into the store: never trusted.
+            std::fs::write(store.dir.join(format!("weak{i}.pub")), weak.to_line()).unwrap();
+            assert!(store.trusts(bytes).is_none());
+        }
+        assert!(store.list().is_empty());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn keygen_refuses_links_and_leaves_no_orphan_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        // A dangling link as NAME.pub, then as NAME.key: nothing is written, nothing followed.
+        std::os::unix::fs::symlink(d.join("nowhere"), d.join("a.pub")).unwrap();
+        assert!(matches!(write_pair(d, "a"), Err(KeyError::Exists(p)) if p == d.join("a.pub")));
+        std::os::unix::fs::symlink(d.join("target"), d.join("b.key")).unwrap();
+        assert!(matches!(write_pair(d, "b"), Err(KeyError::Exists(p)) if p == d.join("b.key")));
+        let mut names: Vec<String> = std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.pub", "b.key"]);
     }
 }

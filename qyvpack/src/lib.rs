@@ -14,3 +14,4 @@ pub mod keys;
 pub mod manifest;
 pub mod output;
 pub mod project;
+pub mod signature;

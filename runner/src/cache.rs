@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use wasmtime::Engine;
 
 use crate::memo::{Memo, MemoKind, write_atomically};
-use qyvpack::dirs::cache_dir;
+use qyvpack::dirs::{CacheArea, cache_dir};
 
 /// The directory of compiled artifacts.
 pub fn compiled_dir() -> Option<PathBuf> {
-    cache_dir().map(|d| d.join("compiled"))
+    CacheArea::Compiled.dir()
 }
 
 pub use qyvpack::digest::content_digest;
@@ -116,35 +116,42 @@ fn checksum(bytes: &[u8]) -> String {
     format!("{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// Removes every cached artifact and remembered fact (digests, validations, verified
-/// bundles); returns
-/// (files, bytes) removed.
+/// Removes every area of the cache ([`CacheArea::ALL`], and those older versions kept) with
+/// all it holds; returns (files, bytes) removed. Nothing else in the cache directory is
+/// touched, and links are removed, never followed.
 pub fn clean() -> std::io::Result<(u64, u64)> {
-    let Some(root) = cache_dir() else {
-        return Ok((0, 0));
-    };
-    let mut files = 0;
-    let mut bytes = 0;
-    let memos = MemoKind::ALL.iter().map(|k| k.dir_name());
-    let dirs = ["compiled", crate::verified::BLOBS_DIR]
-        .into_iter()
-        .chain(memos)
-        .chain(MemoKind::RETIRED);
-    for dir in dirs {
-        match std::fs::read_dir(root.join(dir)) {
-            Ok(entries) => {
-                for entry in entries {
-                    let entry = entry?;
-                    bytes += entry.metadata().map(|m| m.len()).unwrap_or(0);
-                    std::fs::remove_file(entry.path())?;
-                    files += 1;
-                }
-            }
+    match cache_dir() {
+        Some(root) => clean_in(&root),
+        None => Ok((0, 0)),
+    }
+}
+
+fn clean_in(root: &Path) -> std::io::Result<(u64, u64)> {
+    let mut removed = (0, 0);
+    let areas = CacheArea::ALL.iter().map(|a| a.under(root));
+    for dir in areas.chain(CacheArea::RETIRED.iter().map(|d| root.join(d))) {
+        match count_files(&dir, &mut removed) {
+            Ok(()) => std::fs::remove_dir_all(&dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
         }
     }
-    Ok((files, bytes))
+    Ok(removed)
+}
+
+/// Adds the files below `dir` and their sizes to `total`, without following links.
+fn count_files(dir: &Path, total: &mut (u64, u64)) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.path().symlink_metadata()?;
+        if meta.is_dir() {
+            count_files(&entry.path(), total)?;
+        } else {
+            total.0 += 1;
+            total.1 += meta.len();
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -189,5 +196,36 @@ mod tests {
         std::fs::write(&entry.artifact, b"compiled codf").unwrap();
         assert!(!entry.is_intact());
         assert!(!entry.artifact.exists(), "a damaged entry is removed");
+    }
+
+    #[test]
+    fn clean_removes_every_area_and_nothing_else() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("cache");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("keep"), b"not the cache's").unwrap();
+        for area in CacheArea::ALL {
+            let nested = area.under(&root).join("sub");
+            std::fs::create_dir_all(&nested).unwrap();
+            std::fs::write(nested.join("f"), b"1234").unwrap();
+        }
+        std::fs::create_dir_all(root.join("digests")).unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("digests/link")).unwrap();
+        std::fs::write(root.join("not-an-area"), b"x").unwrap();
+
+        let (files, bytes) = clean_in(&root).unwrap();
+        // The files of every area, and the link (its own size: the length of its target).
+        assert_eq!(files, CacheArea::ALL.len() as u64 + 1);
+        assert_eq!(
+            bytes,
+            4 * CacheArea::ALL.len() as u64 + outside.as_os_str().len() as u64
+        );
+        let left: Vec<String> = std::fs::read_dir(&root)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(left, ["not-an-area"]);
+        assert!(outside.join("keep").is_file(), "a link was followed");
     }
 }

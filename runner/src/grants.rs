@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use qyvpack::manifest::{FsAccess, NetPolicy};
+use qyvpack::manifest::{FsAccess, Host, NetPatternError, NetPolicy};
 
 /// Where the app's file system (`fs:`) appears in the guest.
 pub const DATA_DIR: &str = "/data";
@@ -63,12 +63,9 @@ pub struct AddrRule {
 /// A `host:port` pattern that cannot be turned into address rules.
 #[derive(Debug, thiserror::Error)]
 pub enum NetRuleError {
-    #[error("net pattern `{0}` is not host:port")]
-    Syntax(String),
-    #[error(
-        "net pattern `{0}`: a wildcard domain cannot be enforced by address (WASI checks socket addresses, not names); list the host names instead"
-    )]
-    WildcardDomain(String),
+    /// What `validate` says of it too (the manifest parser refuses it first).
+    #[error("net pattern {0}")]
+    Pattern(#[from] NetPatternError),
     #[error("net pattern `{pattern}`: cannot resolve `{host}`: {reason}")]
     Resolve {
         pattern: String,
@@ -88,50 +85,36 @@ impl NetRules {
                 let mut rules = Vec::new();
                 let mut name_lookup = false;
                 for pattern in patterns {
-                    let (host, port) = split_host_port(pattern)
-                        .ok_or_else(|| NetRuleError::Syntax(pattern.clone()))?;
-                    let port_rule = if port == "*" {
-                        None
-                    } else {
-                        Some(
-                            port.parse::<u16>()
-                                .map_err(|_| NetRuleError::Syntax(pattern.clone()))?,
-                        )
-                    };
-                    if host == "*" {
-                        rules.push(AddrRule {
-                            ip: None,
-                            port: port_rule,
-                        });
-                    } else if host.starts_with("*.") {
-                        return Err(NetRuleError::WildcardDomain(pattern.clone()));
-                    } else if let Ok(ip) = host.trim_matches(['[', ']']).parse::<IpAddr>() {
-                        rules.push(AddrRule {
-                            ip: Some(ip),
-                            port: port_rule,
-                        });
-                    } else {
-                        name_lookup = true;
-                        let addrs =
-                            (host, 0u16)
-                                .to_socket_addrs()
-                                .map_err(|e| NetRuleError::Resolve {
-                                    pattern: pattern.clone(),
-                                    host: host.to_string(),
+                    pattern.check_socket_grant()?;
+                    let port = pattern.port;
+                    match &pattern.host {
+                        Host::Any => rules.push(AddrRule { ip: None, port }),
+                        Host::Ip(ip) => rules.push(AddrRule {
+                            ip: Some(*ip),
+                            port,
+                        }),
+                        Host::Name(name) => {
+                            name_lookup = true;
+                            let addrs = (name.as_str(), 0u16).to_socket_addrs().map_err(|e| {
+                                NetRuleError::Resolve {
+                                    pattern: pattern.to_string(),
+                                    host: name.clone(),
                                     reason: e.to_string(),
-                                })?;
-                        for a in addrs {
-                            rules.push(AddrRule {
+                                }
+                            })?;
+                            rules.extend(addrs.map(|a| AddrRule {
                                 ip: Some(a.ip()),
-                                port: port_rule,
-                            });
+                                port,
+                            }));
                         }
+                        // Refused by check_socket_grant above.
+                        Host::Wildcard(_) => {}
                     }
                 }
                 Ok(NetRules::Allow {
                     rules,
                     name_lookup,
-                    patterns: patterns.clone(),
+                    patterns: patterns.iter().map(ToString::to_string).collect(),
                 })
             }
         }
@@ -166,18 +149,6 @@ fn same_ip(a: IpAddr, b: IpAddr) -> bool {
         v4 => v4,
     };
     canon(a) == canon(b)
-}
-
-/// `host:port`, `[v6]:port`.
-fn split_host_port(pattern: &str) -> Option<(&str, &str)> {
-    let (host, port) = pattern.rsplit_once(':')?;
-    if host.is_empty() || port.is_empty() {
-        return None;
-    }
-    if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
-        return None;
-    }
-    Some((host, port))
 }
 
 /// Changes the command line makes to what a manifest grants.
@@ -253,7 +224,7 @@ mod tests {
     use super::*;
 
     fn list(p: &[&str]) -> NetPolicy {
-        NetPolicy::List(p.iter().map(|s| s.to_string()).collect())
+        NetPolicy::List(p.iter().map(|s| s.parse().unwrap()).collect())
     }
 
     #[test]
@@ -306,18 +277,12 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_domains_and_bad_patterns_are_refused() {
-        assert!(matches!(
-            NetRules::resolve(&list(&["*.example.com:443"])),
-            Err(NetRuleError::WildcardDomain(_))
-        ));
-        assert!(matches!(
-            NetRules::resolve(&list(&["nope"])),
-            Err(NetRuleError::Syntax(_))
-        ));
-        assert!(matches!(
-            NetRules::resolve(&list(&["host:99999"])),
-            Err(NetRuleError::Syntax(_))
-        ));
+    fn wildcard_domains_are_refused_with_validates_message() {
+        let pattern: qyvpack::manifest::NetPattern = "*.example.com:443".parse().unwrap();
+        let err = NetRules::resolve(&NetPolicy::List(vec![pattern.clone()])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!("net pattern {}", pattern.check_socket_grant().unwrap_err())
+        );
     }
 }

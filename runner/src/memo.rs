@@ -6,9 +6,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use qyvpack::dirs::cache_dir;
+use qyvpack::dirs::{CacheArea, cache_dir};
 
-/// What is remembered: each kind has its own directory under the cache directory.
+/// What is remembered: each kind has its own area of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MemoKind {
     /// A file's content digest (BLAKE3).
@@ -20,18 +20,12 @@ pub enum MemoKind {
 }
 
 impl MemoKind {
-    /// Every kind, for `qyv cache clean`.
-    pub const ALL: [MemoKind; 3] = [MemoKind::Digest, MemoKind::Inspect, MemoKind::Bundle];
-
-    /// Directories of kinds that older qyv versions kept: still removed by `qyv cache clean`.
-    pub const RETIRED: [&str; 1] = ["digests"];
-
-    /// Its directory's name below the cache directory.
-    pub fn dir_name(self) -> &'static str {
+    /// Its area of the cache (all of which `qyv cache clean` removes).
+    pub fn area(self) -> CacheArea {
         match self {
-            MemoKind::Digest => "blake3",
-            MemoKind::Inspect => "inspect",
-            MemoKind::Bundle => "bundles",
+            MemoKind::Digest => CacheArea::Digests,
+            MemoKind::Inspect => CacheArea::Inspect,
+            MemoKind::Bundle => CacheArea::Bundles,
         }
     }
 }
@@ -49,7 +43,7 @@ impl Memo {
 
     /// The records of `kind` under the cache directory `root`.
     pub fn under(root: &Path, kind: MemoKind) -> Memo {
-        Memo::in_dir(root.join(kind.dir_name()))
+        Memo::in_dir(kind.area().under(root))
     }
 
     pub fn in_dir(dir: PathBuf) -> Memo {

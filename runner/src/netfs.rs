@@ -113,9 +113,8 @@ pub fn fetch_all(
 ) -> Result<Vec<PathBuf>, FetchError> {
     let deadline = Instant::now() + limits.overall;
     let cache_dir = cache
-        .then(qyvpack::dirs::cache_dir)
-        .flatten()
-        .map(|d| d.join("netfs"));
+        .then(|| qyvpack::dirs::CacheArea::Netfs.dir())
+        .flatten();
     let mut written = Vec::new();
     for (url, rel, sha256) in plan(source, files) {
         let cached = cache_dir

@@ -15,12 +15,10 @@ use std::path::{Path, PathBuf};
 
 use qyvpack::bundle::{Bundle, Index, SignedIndex};
 use qyvpack::digest::content_digest;
+use qyvpack::dirs::CacheArea;
 
 use crate::cache::Entry;
 use crate::memo::{Memo, MemoKind};
-
-/// Where verified components are kept, below the cache directory.
-pub const BLOBS_DIR: &str = "verified";
 
 /// The records and the kept components.
 pub struct Verified {
@@ -50,7 +48,7 @@ impl Verified {
     pub fn in_dir(root: &Path) -> Verified {
         Verified {
             memo: Memo::under(root, MemoKind::Bundle),
-            blobs: root.join(BLOBS_DIR),
+            blobs: CacheArea::Verified.under(root),
         }
     }
 

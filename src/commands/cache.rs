@@ -4,8 +4,9 @@ use clap::{Parser, Subcommand};
 
 use super::exit;
 
-/// Manage the cache ($XDG_CACHE_HOME/qyv): precompiled code that makes a second `qyv run` of
-/// the same app start fast, and the digests and validations remembered for large files.
+/// Manage the cache ($XDG_CACHE_HOME/qyv, or $QYV_CACHE_DIR): precompiled code that makes a
+/// second `qyv run` of the same app start fast, the digests, validations and verified bundles
+/// remembered for files, netfs files kept between runs, and the C compat layer.
 #[derive(Parser)]
 pub struct Opts {
     #[command(subcommand)]
@@ -14,9 +15,9 @@ pub struct Opts {
 
 #[derive(Subcommand)]
 enum Action {
-    /// Delete every cached artifact and remembered digest or validation.
+    /// Delete every area of the cache with all it holds.
     Clean,
-    /// Print the cache directory.
+    /// Print the cache directory (the root of every area).
     Dir,
 }
 
@@ -30,7 +31,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
                 runner::inspect::human_size(bytes)
             );
         }
-        Action::Dir => match runner::cache::compiled_dir() {
+        Action::Dir => match qyvpack::dirs::cache_dir() {
             Some(dir) => println!("{}", dir.display()),
             None => anyhow::bail!("no cache directory: set XDG_CACHE_HOME or HOME"),
         },

@@ -38,7 +38,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let name = opts.file.display().to_string();
     let mut bundle_info = None;
     let bytes = if qyvpack::bundle::is_bundle(bytes) {
-        match qyvpack::bundle::read(bytes, Default::default()) {
+        match qyvpack::bundle::read(bytes, qyvpack::bundle::ReadLimits::from_env()?) {
             Ok(bundle) => {
                 bundle_info = Some(bundle);
                 bundle_info.as_ref().expect("just set").component()

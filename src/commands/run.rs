@@ -129,9 +129,9 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     };
 
     let (prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
-        let bytes =
-            qyvpack::bundle::read_file(&input, &Default::default()).map_err(|e| e.to_string())?;
-        let (p, lang) = prepare_bundle(&input, &bytes, opts, &inv)?;
+        let limits = qyvpack::bundle::ReadLimits::from_env().map_err(|e| e.to_string())?;
+        let bytes = qyvpack::bundle::read_file(&input, &limits).map_err(|e| e.to_string())?;
+        let (p, lang) = prepare_bundle(&input, &bytes, limits, opts, &inv)?;
         (p, input.display().to_string(), lang)
     } else if is_wasm_file(&input) {
         let wasm = qyvpack::bounded::read(&input, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
@@ -264,12 +264,12 @@ fn starts_like_bundle(path: &Path) -> bool {
 fn prepare_bundle(
     path: &Path,
     bytes: &[u8],
+    limits: qyvpack::bundle::ReadLimits,
     opts: &Opts,
     inv: &Invocation,
 ) -> Result<(Prepared, Option<String>), String> {
     let name = path.display();
     let refused = |e: qyvpack::bundle::BundleError| format!("{name} refused: {e}");
-    let limits = Default::default();
     // The signature and the signer first: an untrusted bundle is refused before its archive
     // is even read.
     let signed = qyvpack::bundle::read_index(bytes, limits).map_err(refused)?;
@@ -325,9 +325,10 @@ fn prepare_bundle(
             bundle
         }
     };
-    let text = String::from_utf8_lossy(bundle.manifest_text()).into_owned();
     let shown = PathBuf::from(format!("{name}!{}", qyvpack::bundle::MANIFEST_PATH));
-    let m = manifest::parse(&text, &shown).map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
+    let m = manifest::text_of(bundle.manifest_text().to_vec(), &shown)
+        .and_then(|text| manifest::parse(&text, &shown))
+        .map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
     app::refuse_unsupported(&m).map_err(|e| format!("{}: {e}", shown.display()))?;
     let dir = path
         .parent()

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use qyvpack::keys::{PublicKey, TrustStore};
+use qyvpack::keys::{KeyError, PublicKey, TrustStore};
 
 use super::exit;
 
@@ -30,7 +30,14 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         .ok_or_else(|| anyhow::anyhow!("no config directory: set XDG_CONFIG_HOME or HOME"))?;
     match opts.action {
         Action::Add { key } => {
-            let pk = PublicKey::load(&key)?;
+            let pk = match PublicKey::load(&key) {
+                Ok(pk) => pk,
+                Err(e @ KeyError::Refused { .. }) => {
+                    eprintln!("error: {e}");
+                    return Ok(exit::INVALID);
+                }
+                Err(e) => return Err(e.into()),
+            };
             if store.add(&pk)? {
                 eprintln!("trusted {} ({})", pk.fingerprint(), pk.name);
             } else {

@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use qyvpack::keys::{self, PublicKey};
+use qyvpack::bundle::ReadLimits;
+use qyvpack::keys::{self, KeyError, PublicKey};
 
 use super::bundles::{self, Signer};
 use super::exit;
@@ -12,7 +13,8 @@ use super::exit;
 /// signed it (the key's fingerprint) and whether that key is trusted.
 ///
 /// Exit codes: 0 intact and signed by a trusted key (or by --key); 1 damaged, altered or
-/// hostile; 2 unreadable; 3 intact but unsigned, signed by an untrusted key, or not by --key.
+/// hostile (a forged signature, a weak --key); 2 unreadable; 3 intact but unsigned, signed
+/// by an untrusted key, or not by --key.
 #[derive(Parser)]
 pub struct Opts {
     /// The bundle.
@@ -29,11 +31,16 @@ pub struct Opts {
 pub const NOT_TRUSTED: i32 = 3;
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let expected = match &opts.key {
-        Some(p) => Some(PublicKey::load(p)?),
-        None => None,
+    let expected = match opts.key.as_deref().map(PublicKey::load).transpose() {
+        Ok(k) => k,
+        // A weak key is hostile input, as a forged bundle is.
+        Err(e @ KeyError::Refused { .. }) => {
+            eprintln!("error: {e}");
+            return Ok(exit::INVALID);
+        }
+        Err(e) => return Err(e.into()),
     };
-    let limits = qyvpack::bundle::ReadLimits::default();
+    let limits = ReadLimits::from_env()?;
     let bytes = match qyvpack::bundle::read_file(&opts.file, &limits) {
         Ok(b) => b,
         Err(e) => {

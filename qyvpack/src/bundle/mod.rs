@@ -11,7 +11,10 @@ mod write;
 
 use serde::{Deserialize, Serialize};
 
-pub use read::{Bundle, ReadLimits, SignedIndex, read, read_archive_of, read_file, read_index};
+pub use read::{
+    Bundle, LimitError, MAX_UNPACKED_VAR, ReadLimits, SignedIndex, read, read_archive_of,
+    read_file, read_index,
+};
 pub use write::{PackFile, PackInput, Packed, pack};
 
 /// The format version this qyv writes and reads.
@@ -36,8 +39,17 @@ pub const MODELS_DIR: &str = "models/";
 pub const ASSETS_DIR: &str = "assets/";
 /// The mode of every file in a bundle.
 pub const FILE_MODE: u32 = 0o644;
-/// Largest index frame accepted.
-pub const MAX_HEADER: usize = 1 << 20;
+/// Most files a bundle holds: readers refuse more, and so does `pack`.
+pub const MAX_FILES: usize = 10_000;
+/// The longest entry of the index's `files` as written: `{"path":"…","mode":…,"size":…,
+/// "blake3":"…"},` with a path of 255 bytes each escaped as `\u00XX`, the largest mode and
+/// size, and a BLAKE3 in hex.
+pub const MAX_INDEX_ENTRY: usize = 9 + 255 * 6 + 9 + 10 + 8 + 20 + 11 + 64 + 3;
+/// Largest index frame accepted: [`MAX_FILES`] of the longest entries, with 64 KiB for the
+/// rest of the index and the signature block. Derived from the file cap so that every bundle
+/// `pack` writes within it can be read (about 16 MiB; the frame is read whole, like the
+/// bundle).
+pub const MAX_HEADER: usize = MAX_FILES * MAX_INDEX_ENTRY + (64 << 10);
 
 /// The header frame of a bundle of `version`.
 pub fn header_frame(version: u32) -> [u8; HEADER_LEN] {
@@ -133,6 +145,8 @@ pub enum BundleError {
     Index(String),
     #[error("the signature does not match the bundle's contents: it was altered after signing")]
     BadSignature,
+    #[error("hostile signature, refused: {0}")]
+    Forged(crate::signature::StrictError),
     #[error("unsafe path `{path}`: {reason}")]
     UnsafePath { path: String, reason: String },
     #[error("`{path}` appears twice in the archive")]
@@ -166,7 +180,7 @@ pub enum BundleError {
     Damaged(String),
     #[error("the archive does not match the index's digest: the bundle was altered or truncated")]
     ArchiveDigest,
-    #[error("unexpected data after the archive")]
+    #[error("trailing data after the tar archive: nothing may follow its end")]
     Trailing,
     #[error(transparent)]
     Output(#[from] crate::output::OutputError),

@@ -4,11 +4,11 @@ use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
 use base64::Engine as _;
-use ring::signature::{ED25519, UnparsedPublicKey};
 use sha2::{Digest, Sha256};
 
 use super::*;
 use crate::digest::is_hex_digest;
+use crate::signature::StrictError;
 
 /// Caps on what a bundle may unpack to.
 #[derive(Debug, Clone, Copy)]
@@ -20,15 +20,11 @@ pub struct ReadLimits {
 }
 
 impl Default for ReadLimits {
-    /// 4 GiB and 10 000 files, or `QYV_MAX_UNPACKED` (bytes or a size like `8GiB`).
+    /// 4 GiB and [`MAX_FILES`] files.
     fn default() -> Self {
-        let max_unpacked = std::env::var("QYV_MAX_UNPACKED")
-            .ok()
-            .and_then(|v| crate::manifest::units::parse_size(&v).ok())
-            .unwrap_or(4 << 30);
         ReadLimits {
-            max_unpacked,
-            max_entries: 10_000,
+            max_unpacked: 4 << 30,
+            max_entries: MAX_FILES,
         }
     }
 }
@@ -54,6 +50,50 @@ pub fn read_file(
     limits: &ReadLimits,
 ) -> Result<Vec<u8>, crate::bounded::ReadError> {
     crate::bounded::read_expecting(path, limits.max_file_size(), "a qyv bundle", 4, is_bundle)
+}
+
+/// The variable that raises (or lowers) [`ReadLimits::max_unpacked`].
+pub const MAX_UNPACKED_VAR: &str = "QYV_MAX_UNPACKED";
+
+impl ReadLimits {
+    /// The defaults, with `max_unpacked` from `QYV_MAX_UNPACKED` when it is set (bytes or a
+    /// size like `8GiB`; empty means unset). A value that is not a size is an error, not
+    /// silently the default: whoever set it meant a different limit.
+    pub fn from_env() -> Result<ReadLimits, LimitError> {
+        ReadLimits::with_max_unpacked(std::env::var_os(MAX_UNPACKED_VAR).as_deref())
+    }
+
+    /// The defaults, with `max_unpacked` from a value of `QYV_MAX_UNPACKED` ([`Self::from_env`]).
+    pub fn with_max_unpacked(value: Option<&std::ffi::OsStr>) -> Result<ReadLimits, LimitError> {
+        let mut limits = ReadLimits::default();
+        let Some(value) = value else {
+            return Ok(limits);
+        };
+        let text = value.to_string_lossy();
+        let refuse = |reason: String| LimitError {
+            value: text.to_string(),
+            reason,
+        };
+        let Some(v) = value.to_str() else {
+            return Err(refuse("not UTF-8".into()));
+        };
+        if !v.trim().is_empty() {
+            limits.max_unpacked = match crate::manifest::units::parse_size(v) {
+                Ok(0) => return Err(refuse("the limit must be more than 0".into())),
+                Ok(n) => n,
+                Err(reason) => return Err(refuse(reason)),
+            };
+        }
+        Ok(limits)
+    }
+}
+
+/// An invalid `QYV_MAX_UNPACKED`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{MAX_UNPACKED_VAR}=`{value}`: {reason}")]
+pub struct LimitError {
+    pub value: String,
+    pub reason: String,
 }
 
 /// A bundle that passed every check.
@@ -330,10 +370,12 @@ fn verify_signature(version: u32, index: &[u8], sig_bytes: &[u8]) -> Result<[u8;
     let sig = b64
         .decode(&block.signature)
         .map_err(|_| BundleError::Header("the signature is not base64".into()))?;
-    UnparsedPublicKey::new(&ED25519, pk)
-        .verify(&signed_message(version, index), &sig)
-        .map_err(|_| BundleError::BadSignature)?;
-    Ok(pk)
+    // Strictly: a weak key or a small-order R is a forgery, not a damaged signature.
+    match crate::signature::verify_strict(&pk, &signed_message(version, index), &sig) {
+        Ok(()) => Ok(pk),
+        Err(StrictError::Mismatch) => Err(BundleError::BadSignature),
+        Err(e) => Err(BundleError::Forged(e)),
+    }
 }
 
 /// Reads at most `left` bytes, then fails: a decompression bomb stops here.
@@ -371,13 +413,18 @@ impl std::fmt::Display for CapExceeded {
 
 impl std::error::Error for CapExceeded {}
 
-fn damaged(e: std::io::Error, limits: ReadLimits) -> BundleError {
-    if e.get_ref().is_some_and(|inner| inner.is::<CapExceeded>()) {
-        BundleError::TooLarge {
-            limit: limits.max_unpacked,
-        }
-    } else {
-        BundleError::Damaged(e.to_string())
+/// A read error of the archive. Over the cap means more bytes than the index accounts for
+/// (the index's sizes were checked against `max_unpacked` already): a tar stream longer than
+/// its entries, not a bundle too large.
+fn damaged(e: std::io::Error) -> BundleError {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<CapExceeded>())
+    {
+        Some(CapExceeded(cap)) => BundleError::Damaged(format!(
+            "the archive unpacks to more than the {cap} bytes its index accounts for"
+        )),
+        None => BundleError::Damaged(e.to_string()),
     }
 }
 
@@ -400,7 +447,7 @@ fn read_archive(
     let mut capped = Capped {
         inner: decoder,
         left: cap,
-        limit: limits.max_unpacked.min(cap),
+        limit: cap,
     };
     let by_path: BTreeMap<&str, &FileEntry> =
         index.files.iter().map(|f| (f.path.as_str(), f)).collect();
@@ -408,9 +455,9 @@ fn read_archive(
     let mut files = BTreeMap::new();
     {
         let mut tar = tar::Archive::new(&mut capped);
-        let entries = tar.entries().map_err(|e| damaged(e, limits))?;
+        let entries = tar.entries().map_err(damaged)?;
         for entry in entries {
-            let mut entry = entry.map_err(|e| damaged(e, limits))?;
+            let mut entry = entry.map_err(damaged)?;
             let raw = entry.path_bytes().into_owned();
             let path = String::from_utf8(raw).map_err(|_| BundleError::UnsafePath {
                 path: "(not UTF-8)".into(),
@@ -444,7 +491,7 @@ fn read_archive(
                     limit: limits.max_entries,
                 });
             }
-            let mode = entry.header().mode().map_err(|e| damaged(e, limits))?;
+            let mode = entry.header().mode().map_err(damaged)?;
             if mode != expected.mode {
                 return Err(BundleError::Mismatch {
                     path,
@@ -467,7 +514,7 @@ fn read_archive(
             (&mut entry)
                 .take(size)
                 .read_to_end(&mut content)
-                .map_err(|e| damaged(e, limits))?;
+                .map_err(damaged)?;
             if content.len() as u64 != size {
                 return Err(BundleError::Damaged(format!("`{path}` is truncated")));
             }
@@ -478,10 +525,14 @@ fn read_archive(
         }
     }
     // After the archive: only zero padding, and the zstd stream must end cleanly.
+    // Past the cap there is more than the padding a tar writer adds: trailing data too.
     let mut rest = Vec::new();
-    capped
-        .read_to_end(&mut rest)
-        .map_err(|e| damaged(e, limits))?;
+    match capped.read_to_end(&mut rest) {
+        Err(e) if e.get_ref().is_some_and(|inner| inner.is::<CapExceeded>()) => {
+            return Err(BundleError::Trailing);
+        }
+        r => r.map_err(damaged)?,
+    };
     if rest.iter().any(|&b| b != 0) {
         return Err(BundleError::Trailing);
     }

@@ -474,3 +474,81 @@ fn a_signature_by_one_key_does_not_verify_under_another() {
     ));
     drop((raw2, files2));
 }
+
+#[test]
+fn data_after_the_archive_is_called_trailing_data_whatever_its_length() {
+    let k = key();
+    for junk in [100, 20_000] {
+        let (raw, files) = base();
+        let mut tar = tar_of(&raw);
+        tar.extend(std::iter::repeat_n(0x5a, junk));
+        let bytes = assemble(FORMAT_VERSION, files, &tar, Some(&k));
+        assert!(
+            matches!(
+                read(&bytes, ReadLimits::default()),
+                Err(BundleError::Trailing)
+            ),
+            "{junk} bytes: {}",
+            refused(&bytes)
+        );
+        assert!(refused(&bytes).contains("trailing data after the tar archive"));
+    }
+}
+
+#[test]
+fn the_max_unpacked_setting_is_a_size_or_an_error_naming_it() {
+    use std::ffi::OsStr;
+    let limit = |v: &str| ReadLimits::with_max_unpacked(Some(OsStr::new(v)));
+    assert_eq!(limit("8GiB").unwrap().max_unpacked, 8 << 30);
+    assert_eq!(limit("1000").unwrap().max_unpacked, 1000);
+    let default = ReadLimits::default().max_unpacked;
+    assert_eq!(limit("").unwrap().max_unpacked, default);
+    assert_eq!(
+        ReadLimits::with_max_unpacked(None).unwrap().max_unpacked,
+        default
+    );
+    for bad in ["lots", "8 parsecs", "-1", "0", "1e99GiB"] {
+        let e = limit(bad).unwrap_err().to_string();
+        assert!(e.starts_with("QYV_MAX_UNPACKED=`"), "{bad}: {e}");
+    }
+}
+
+#[test]
+fn the_longest_index_entry_fits_its_bound() {
+    let entry = FileEntry {
+        path: "\u{1}".repeat(255),
+        mode: u32::MAX,
+        size: u64::MAX,
+        blake3: "f".repeat(64),
+    };
+    let written = serde_json::to_vec(&entry).unwrap().len() + 1; // and its comma
+    assert_eq!(written, MAX_INDEX_ENTRY);
+}
+
+#[test]
+fn a_bundle_at_the_file_cap_packs_and_reads_and_one_more_file_is_refused() {
+    // The longest paths a bundle takes (255 bytes: a ustar prefix of 155 and a name of 100),
+    // the most files: the index must fit.
+    let asset = |i: usize| {
+        let dir = format!("{i:05}{}", "d".repeat(155 - 1 - ASSETS_DIR.len() - 5));
+        let path = format!("{dir}/{}", "n".repeat(100));
+        assert_eq!(ASSETS_DIR.len() + path.len(), 255);
+        (path, PackFile::Bytes(vec![i as u8]))
+    };
+    let mut at_cap = input();
+    at_cap.models.clear();
+    at_cap.assets = (0..MAX_FILES - 2).map(asset).collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("many.qyvbin");
+    let packed = pack(&at_cap, Some(&key()), &out, &|_| {}).unwrap();
+    assert_eq!(packed.files, MAX_FILES);
+    let bundle = read(&std::fs::read(&out).unwrap(), ReadLimits::default()).unwrap();
+    assert_eq!(bundle.files.len(), MAX_FILES);
+    assert_eq!(bundle.index.files[2].path.len(), 255);
+
+    at_cap.assets.push(asset(MAX_FILES));
+    assert!(matches!(
+        pack(&at_cap, None, &tmp.path().join("more.qyvbin"), &|_| {}),
+        Err(BundleError::TooManyEntries { limit: MAX_FILES })
+    ));
+}

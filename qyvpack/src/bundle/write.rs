@@ -92,6 +92,9 @@ pub fn pack(
     for (p, f) in &input.assets {
         entries.push((format!("{ASSETS_DIR}{p}"), f));
     }
+    if entries.len() > MAX_FILES {
+        return Err(BundleError::TooManyEntries { limit: MAX_FILES });
+    }
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for w in entries.windows(2) {
         if w[0].0 == w[1].0 {

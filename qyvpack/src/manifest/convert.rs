@@ -5,9 +5,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::diagnostic::{Diagnostic, Severity};
+use super::net::NetPattern;
 use super::types::*;
 use super::units;
-use super::yaml::{Node, Pos, Value, as_bool};
+use super::yaml::{Node, Pos, Value, as_bool, yaml11_bool};
 
 /// Where each key path's value is (`permissions.fs` → its position), for later checks.
 pub type Spans = HashMap<String, Pos>;
@@ -148,10 +149,31 @@ impl<'a> Converter<'a> {
         match &node.value {
             Value::Scalar { text, plain: true } if as_bool(text).is_some() => as_bool(text),
             _ => {
-                self.type_error(node, path, "true or false");
+                if !self.refuse_yaml11_bool(node, path) {
+                    self.type_error(node, path, "true or false");
+                }
                 None
             }
         }
+    }
+
+    /// Reports a YAML 1.1 boolean (`yes`, `off`, ...) where a boolean is expected; returns
+    /// whether `node` was one.
+    fn refuse_yaml11_bool(&mut self, node: &Node, path: &str) -> bool {
+        let Value::Scalar { text, plain: true } = &node.value else {
+            return false;
+        };
+        let Some(meant) = yaml11_bool(text) else {
+            return false;
+        };
+        self.error(
+            node.pos,
+            format!(
+                "`{path}`: `{text}` is not a boolean: qyv reads YAML 1.2, where it is a string"
+            ),
+        )
+        .hint = Some(format!("write `{meant}`"));
+        true
     }
 
     fn u64(&mut self, node: &Node, path: &str) -> Option<u64> {
@@ -315,6 +337,7 @@ impl<'a> Converter<'a> {
                 Value::Scalar { text, plain: true } if as_bool(text) == Some(false) => {
                     FsAccess::None
                 }
+                _ if self.refuse_yaml11_bool(n, "permissions.fs") => FsAccess::None,
                 _ => self
                     .choice(n, "permissions.fs", FsAccess::SPELLINGS)
                     .unwrap_or_default(),
@@ -345,6 +368,7 @@ impl<'a> Converter<'a> {
                     NetPolicy::Deny
                 }
             }
+            _ if self.refuse_yaml11_bool(node, "permissions.net") => NetPolicy::Deny,
             Value::Seq(items) => {
                 let mut list = Vec::new();
                 for (i, item) in items.iter().enumerate() {
@@ -352,18 +376,27 @@ impl<'a> Converter<'a> {
                     let Some(text) = self.string(item, &path) else {
                         continue;
                     };
-                    if let Err(why) = check_host_port(&text) {
-                        self.error(
-                            item.pos,
-                            format!("`{text}` is not a host:port pattern: {why}"),
-                        )
-                        .hint = Some(
-                            "write e.g. `api.example.com:443`, `127.0.0.1:8080`, `*.example.com:*`"
-                                .into(),
-                        );
+                    let pattern = match text.parse::<NetPattern>() {
+                        Ok(p) => p,
+                        Err(why) => {
+                            self.error(
+                                item.pos,
+                                format!("`{text}` is not a host:port pattern: {why}"),
+                            )
+                            .hint = Some(
+                                "write e.g. `api.example.com:443`, `127.0.0.1:8080`, `[::1]:*`, `*:53`"
+                                    .into(),
+                            );
+                            continue;
+                        }
+                    };
+                    // An error here, so `validate` and `run` (both parse with this) refuse it alike.
+                    if let Err(why) = pattern.check_socket_grant() {
+                        self.error(item.pos, why.to_string()).hint =
+                            Some("list the host names instead, e.g. `api.example.com:443`".into());
                         continue;
                     }
-                    list.push(text);
+                    list.push(pattern);
                 }
                 NetPolicy::List(list)
             }
@@ -579,66 +612,9 @@ pub fn valid_env_name(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Checks a `host:port` pattern: host is `*`, `*.domain`, a name, an IPv4 address or a
-/// bracketed IPv6 address; port is `*` or 0–65535.
-pub fn check_host_port(text: &str) -> Result<(), String> {
-    let (host, port) = text
-        .rsplit_once(':')
-        .ok_or_else(|| "it has no `:port`".to_string())?;
-    if port != "*" {
-        port.parse::<u16>()
-            .map_err(|_| format!("port `{port}` is not `*` or a number up to 65535"))?;
-    }
-    if host == "*" {
-        return Ok(());
-    }
-    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        return inner
-            .parse::<std::net::Ipv6Addr>()
-            .map(|_| ())
-            .map_err(|_| format!("`{inner}` is not an IPv6 address"));
-    }
-    let name = host.strip_prefix("*.").unwrap_or(host);
-    let label_ok = |l: &str| {
-        !l.is_empty()
-            && l.len() <= 63
-            && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    if name.is_empty() || name.len() > 253 || !name.split('.').all(label_ok) {
-        return Err(format!("`{host}` is not a host name, address or `*`"));
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn host_port_patterns() {
-        for ok in [
-            "api.example.com:443",
-            "127.0.0.1:8080",
-            "*:80",
-            "*.example.com:*",
-            "[::1]:9000",
-            "localhost:1",
-        ] {
-            assert!(check_host_port(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "example.com",
-            "host:99999",
-            "ho st:80",
-            "[nope]:1",
-            ":80",
-            "-a.com:1",
-        ] {
-            assert!(check_host_port(bad).is_err(), "{bad}");
-        }
-    }
 
     #[test]
     fn suggestions_catch_typos_only() {

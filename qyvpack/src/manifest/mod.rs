@@ -8,6 +8,7 @@
 mod check;
 mod convert;
 mod diagnostic;
+pub mod net;
 mod types;
 pub mod units;
 mod yaml;
@@ -18,8 +19,8 @@ mod tests;
 use std::path::{Path, PathBuf};
 
 pub use check::{check_relative_inside, valid_name};
-pub use convert::check_host_port;
 pub use diagnostic::{Diagnostic, Severity};
+pub use net::{Host, NetPattern, NetPatternError};
 pub use types::*;
 pub use yaml::MAX_SOURCE_BYTES;
 
@@ -107,6 +108,37 @@ pub fn parse_with_warnings(
     }
 }
 
+/// A manifest's bytes as text. Invalid UTF-8 is an error diagnostic that gives the byte
+/// offset and line of the first bad byte.
+pub fn text_of(bytes: Vec<u8>, file: &Path) -> Result<String, ManifestError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let offset = e.utf8_error().valid_up_to();
+        let valid = String::from_utf8_lossy(&bytes[..offset]);
+        let line = valid.matches('\n').count() + 1;
+        let column = valid.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        let shown = String::from_utf8_lossy(bytes);
+        let pos = yaml::Pos {
+            line,
+            column,
+            len: 1,
+        };
+        ManifestError::Invalid(vec![
+            Diagnostic::at(
+                Severity::Error,
+                file,
+                &shown,
+                pos,
+                format!(
+                    "the manifest is not UTF-8: byte 0x{:02x} at byte offset {offset} (line {line})",
+                    bytes[offset]
+                ),
+            )
+            .hint("save the file as UTF-8"),
+        ])
+    })
+}
+
 /// A manifest read from disk.
 #[derive(Debug, Clone)]
 pub struct Loaded {
@@ -132,10 +164,7 @@ impl Loaded {
 /// the project through a symbolic link (an error, as for `..`).
 pub fn load(path: &Path) -> Result<Loaded, ManifestError> {
     let bytes = crate::bounded::read(path, yaml::MAX_SOURCE_BYTES as u64, "a manifest")?;
-    let src = String::from_utf8(bytes).map_err(|e| ManifestError::Io {
-        path: path.to_path_buf(),
-        source: std::io::Error::new(std::io::ErrorKind::InvalidData, e.utf8_error()),
-    })?;
+    let src = text_of(bytes, path)?;
     let (manifest, mut warnings) = parse_with_warnings(&src, path)?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),

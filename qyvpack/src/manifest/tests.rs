@@ -105,7 +105,10 @@ build:
     assert_eq!(m.permissions.fs, FsAccess::Read);
     assert_eq!(
         m.permissions.net,
-        NetPolicy::List(vec!["api.example.com:443".into(), "127.0.0.1:*".into()])
+        NetPolicy::List(vec![
+            "api.example.com:443".parse().unwrap(),
+            "127.0.0.1:*".parse().unwrap()
+        ])
     );
     let fs = m.fs.as_ref().unwrap();
     assert_eq!(fs.files.len(), 2);
@@ -315,4 +318,61 @@ fn errors_at_the_end_of_input_point_inside_it() {
     for d in err.diagnostics() {
         assert!(d.line >= 1 && d.line <= lines, "{d}");
     }
+}
+
+#[test]
+fn invalid_utf8_is_a_diagnostic_at_the_bad_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.qyv");
+    std::fs::write(&path, b"name: app\n\xff\xfeentrypoint: a.wasm\n").unwrap();
+    let Err(ManifestError::Invalid(d)) = load(&path) else {
+        panic!("invalid UTF-8 was not a diagnostic");
+    };
+    assert_eq!((d[0].line, d[0].column), (2, 1));
+    assert!(
+        d[0].message
+            .contains("byte 0xff at byte offset 10 (line 2)"),
+        "{}",
+        d[0].message
+    );
+}
+
+#[test]
+fn yaml_1_1_booleans_are_refused_wherever_a_boolean_is_expected() {
+    let keys = [
+        ("permissions:\n  net: ", "permissions.net"),
+        ("permissions:\n  fs: ", "permissions.fs"),
+        ("permissions:\n  exec: ", "permissions.exec"),
+        ("permissions:\n  gfx: ", "permissions.gfx"),
+        (
+            "fs:\n  type: netfs\n  source: https://x.org/\n  cache: ",
+            "fs.cache",
+        ),
+    ];
+    for (prefix, key) in keys {
+        for (word, meant) in [
+            ("yes", "true"),
+            ("Yes", "true"),
+            ("ON", "true"),
+            ("y", "true"),
+            ("no", "false"),
+            ("Off", "false"),
+            ("N", "false"),
+        ] {
+            let d = errors(&format!("name: a\nentrypoint: a.wasm\n{prefix}{word}\n"));
+            let m = d
+                .iter()
+                .find(|d| d.message.contains("is not a boolean"))
+                .unwrap_or_else(|| panic!("{key}: {word}: {d:?}"));
+            assert!(
+                m.message.starts_with(&format!("`{key}`: `{word}`")),
+                "{}",
+                m.message
+            );
+            assert_eq!(m.hint.as_deref(), Some(format!("write `{meant}`").as_str()));
+        }
+    }
+    // Quoted, `yes` is a string, and so reported as one.
+    let d = errors("name: a\nentrypoint: a.wasm\npermissions:\n  net: \"yes\"\n");
+    assert!(d[0].message.contains("found a string"), "{}", d[0].message);
 }

@@ -175,8 +175,8 @@ pub enum NetPolicy {
     Deny,
     /// Any address.
     Allow,
-    /// Only these `host:port` patterns (`*` and `*.example.com` hosts, `*` ports).
-    List(Vec<String>),
+    /// Only these `host:port` patterns (see [`super::net`]).
+    List(Vec<super::net::NetPattern>),
 }
 
 impl Serialize for NetPolicy {
@@ -201,7 +201,7 @@ impl JsonSchema for NetPolicy {
                 { "type": "boolean" },
                 {
                     "type": "array",
-                    "items": { "type": "string", "pattern": r"^(\*|\*\.[A-Za-z0-9.-]+|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\*|[0-9]{1,5})$" }
+                    "items": { "type": "string", "pattern": r"^(\*|[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):(\*|[0-9]{1,5})$" }
                 }
             ]
         })

@@ -76,11 +76,22 @@ impl Node {
     }
 }
 
-/// YAML 1.2 core-schema booleans (plus the YAML 1.1 spellings people still write).
+/// YAML 1.2 core-schema booleans.
 pub fn as_bool(text: &str) -> Option<bool> {
     match text {
-        "true" | "True" | "TRUE" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => Some(true),
-        "false" | "False" | "FALSE" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => Some(false),
+        "true" | "True" | "TRUE" => Some(true),
+        "false" | "False" | "FALSE" => Some(false),
+        _ => None,
+    }
+}
+
+/// YAML 1.1's other booleans (`yes`, `no`, `on`, `off`, `y`, `n`, in any case): strings in
+/// YAML 1.2, which qyv reads, so never taken as booleans; where one is expected, the error
+/// names the boolean that was meant.
+pub fn yaml11_bool(text: &str) -> Option<bool> {
+    match text.to_ascii_lowercase().as_str() {
+        "yes" | "on" | "y" => Some(true),
+        "no" | "off" | "n" => Some(false),
         _ => None,
     }
 }
