@@ -130,8 +130,12 @@ pub fn build(
             let entry = format!("target/qyv/{name}.wasm");
             let path = dir.join(format!("{name}.qyv"));
             let text = default_manifest(&name, &entry, toolchain.driver());
-            crate::output::write_atomically(&path, text.as_bytes())
-                .map_err(|e| BuildError::io(format!("cannot write {}", path.display()), e))?;
+            qyvpack::output::write_atomically(
+                &path,
+                text.as_bytes(),
+                qyvpack::output::Access::Shared,
+            )
+            .map_err(|e| BuildError::io(format!("cannot write {}", path.display()), e))?;
             progress.note(&format!(
                 "wrote {} with safe defaults (fs: none, net: false); edit it to grant more",
                 path.display()
@@ -171,8 +175,12 @@ pub fn build(
                     None => componentize::componentize(&core)?,
                 }
             };
-            crate::output::write_atomically(&output, &adapted.bytes)
-                .map_err(|e| BuildError::io(format!("cannot write {}", output.display()), e))?;
+            qyvpack::output::write_atomically(
+                &output,
+                &adapted.bytes,
+                qyvpack::output::Access::Shared,
+            )
+            .map_err(|e| BuildError::io(format!("cannot write {}", output.display()), e))?;
             Stamp {
                 input: input_digest,
                 output: sha256_hex(&adapted.bytes),
@@ -245,7 +253,7 @@ impl Stamp {
 
     fn write(&self, path: &Path) -> std::io::Result<()> {
         let json = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
-        crate::output::write_atomically(path, &json)
+        qyvpack::output::write_atomically(path, &json, qyvpack::output::Access::Shared)
     }
 }
 

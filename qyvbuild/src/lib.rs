@@ -14,7 +14,6 @@ pub mod build;
 pub mod c_compat;
 pub mod componentize;
 pub mod lang;
-pub mod output;
 pub mod progress;
 pub mod template;
 pub mod toolchain;

@@ -9,6 +9,7 @@ use ring::rand::SystemRandom;
 use ring::signature::{Ed25519KeyPair, KeyPair};
 use sha2::{Digest, Sha256};
 
+use crate::output::Access;
 use crate::signature::{StrictError, check_public_key};
 
 const PEM_BEGIN: &str = "-----BEGIN PRIVATE KEY-----";
@@ -258,10 +259,12 @@ impl TrustStore {
             context: format!("cannot create {}", self.dir.display()),
             source,
         })?;
-        std::fs::write(&path, key.to_line()).map_err(|source| KeyError::Io {
-            context: format!("cannot write {}", path.display()),
-            source,
-        })?;
+        crate::output::write_atomically(&path, key.to_line().as_bytes(), Access::Shared).map_err(
+            |source| KeyError::Io {
+                context: format!("cannot write {}", path.display()),
+                source,
+            },
+        )?;
         Ok(true)
     }
 
@@ -350,6 +353,23 @@ mod tests {
         assert!(store.trusts(&a.bytes).is_none());
         assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
         assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn adding_a_key_never_writes_through_a_link() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = TrustStore {
+            dir: tmp.path().join("trusted"),
+        };
+        std::fs::create_dir_all(&store.dir).unwrap();
+        let (_, key) = generate("ci").unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::os::unix::fs::symlink(&elsewhere, store.file_for(&key)).unwrap();
+        assert!(store.add(&key).unwrap());
+        assert!(!elsewhere.exists(), "written through the link");
+        let meta = std::fs::symlink_metadata(store.file_for(&key)).unwrap();
+        assert!(meta.file_type().is_file());
+        assert!(store.trusts(&key.bytes).is_some());
     }
 
     #[test]

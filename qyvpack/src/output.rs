@@ -1,9 +1,53 @@
-//! Checks before writing a user-named output. Outputs are written to a temporary file that
-//! then takes the output's name, which would swap out whatever had it: `-o /dev/null` would
-//! leave a regular file where the device was, and `-o app.wasm` would replace the very input
-//! being packed. Both are refused before anything is written.
+//! Writing files whole: every file qyv writes (build outputs, adapted components, manifests,
+//! cache records, trusted keys) goes through [`write_atomically`], and user-named outputs are
+//! checked first. Outputs are written to a temporary file that then takes the output's name,
+//! which would swap out whatever had it: `-o /dev/null` would leave a regular file where the
+//! device was, and `-o app.wasm` would replace the very input being packed. Both are refused
+//! before anything is written.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Who may read a file that [`write_atomically`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A file for the user (a build output, a key to share): the mode a plain create would
+    /// give (0666 less the umask), flushed to disk before it takes its name.
+    Shared,
+    /// qyv's own records in its cache: owner-only (0600). Not flushed: every record is
+    /// checked when read, and a torn one is only redone.
+    Private,
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory (created if
+/// needed) and a rename, so readers never see a partial file and an interrupted write leaves
+/// the old file intact. An existing `path` that is not a regular file (`/dev/null`, a FIFO) is
+/// refused, not replaced; a symbolic link there is replaced, its target left alone.
+pub fn write_atomically(path: &Path, bytes: &[u8], access: Access) -> std::io::Result<()> {
+    check(path, &[]).map_err(|e| match e {
+        OutputError::Io { source, .. } => source,
+        e => std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()),
+    })?;
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    if access == Access::Shared {
+        use std::os::unix::fs::PermissionsExt;
+        // Created with this mode, which the kernel restricts by the umask.
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let mut tmp = builder.tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    if access == Access::Shared {
+        tmp.as_file().sync_all()?;
+    }
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
 
 /// An output that must not be written.
 #[derive(Debug, thiserror::Error)]
@@ -103,6 +147,39 @@ fn kind_name(kind: &std::fs::FileType) -> &'static str {
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replaces_the_file_and_leaves_no_temporaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/out.wasm");
+        write_atomically(&path, b"one", Access::Shared).unwrap();
+        write_atomically(&path, b"two", Access::Shared).unwrap();
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+        let entries: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().collect();
+        assert_eq!(entries.len(), 1);
+    }
+
+    #[test]
+    fn private_files_are_the_owners_alone() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("record");
+        write_atomically(&path, b"x", Access::Private).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn refuses_special_files_and_keeps_them() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let err = write_atomically(&fifo, b"x", Access::Shared).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+        assert!(fifo.symlink_metadata().unwrap().file_type().is_fifo());
+    }
 
     #[test]
     fn devices_fifos_and_directories_are_refused() {

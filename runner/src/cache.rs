@@ -8,7 +8,9 @@ use std::path::{Path, PathBuf};
 
 use wasmtime::Engine;
 
-use crate::memo::{Memo, MemoKind, write_atomically};
+use qyvpack::output::{Access, write_atomically};
+
+use crate::memo::{Memo, MemoKind};
 use qyvpack::dirs::{CacheArea, cache_dir};
 
 /// The directory of compiled artifacts.
@@ -100,10 +102,8 @@ impl Entry {
     /// Stores an artifact atomically: artifact first, then its checksum, each written to a
     /// temporary file and renamed, so a reader never sees a half-written entry as intact.
     pub fn store(&self, bytes: &[u8]) -> std::io::Result<()> {
-        let dir = self.artifact.parent().expect("entry in a directory");
-        std::fs::create_dir_all(dir)?;
-        write_atomically(dir, &self.artifact, bytes)?;
-        write_atomically(dir, &self.checksum, checksum(bytes).as_bytes())
+        write_atomically(&self.artifact, bytes, Access::Private)?;
+        write_atomically(&self.checksum, checksum(bytes).as_bytes(), Access::Private)
     }
 
     pub fn remove(&self) {

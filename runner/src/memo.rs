@@ -3,10 +3,10 @@
 //! still matches describes the same bytes. `qyv run` remembers a large component's content
 //! digest this way, `qyv inspect` its validation, so a warm start does not redo either.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use qyvpack::dirs::{CacheArea, cache_dir};
+use qyvpack::output::{Access, write_atomically};
 
 /// What is remembered: each kind has its own area of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,9 +69,9 @@ impl Memo {
         };
         if std::fs::create_dir_all(&self.dir).is_ok() {
             let _ = write_atomically(
-                &self.dir,
                 &record,
                 format!("{identity}\n{value}").as_bytes(),
+                Access::Private,
             );
         }
     }
@@ -98,14 +98,6 @@ fn identity(path: &Path) -> Option<(String, u64)> {
         m.ctime_nsec()
     );
     Some((line, m.size()))
-}
-
-/// Writes `path` through a temporary file in `dir` and a rename: readers never see half.
-pub fn write_atomically(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }
 
 #[cfg(test)]

@@ -35,7 +35,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
-    qyvbuild::output::write_atomically(&output, &adapted.bytes)
+    qyvpack::output::write_atomically(&output, &adapted.bytes, qyvpack::output::Access::Shared)
         .with_context(|| format!("cannot write {}", output.display()))?;
     match adapted.adapter {
         None => eprintln!(

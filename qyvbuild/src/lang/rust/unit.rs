@@ -104,7 +104,11 @@ impl UnitCache {
         if let (Some(parent), Ok(text)) = (path.parent(), serde_json::to_string(&cache)) {
             // A cache that cannot be written only costs time.
             let _ = std::fs::create_dir_all(parent);
-            let _ = crate::output::write_atomically(&path, text.as_bytes());
+            let _ = qyvpack::output::write_atomically(
+                &path,
+                text.as_bytes(),
+                qyvpack::output::Access::Shared,
+            );
         }
     }
 }
