@@ -221,6 +221,87 @@ pub fn write_pair(dir: &Path, name: &str) -> Result<(PathBuf, PathBuf, PublicKey
     Ok((private, public, pk))
 }
 
+/// A bundle's signer, judged against the trust store or an expected key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Signer {
+    Unsigned,
+    Trusted(PublicKey),
+    /// Signed by a key the trust store does not hold (its fingerprint).
+    Untrusted(String),
+    /// Signed by the key the caller expected (`--key`).
+    Expected(PublicKey),
+    /// Signed, but not by the key the caller expected (its fingerprint).
+    NotExpected(String),
+}
+
+impl Signer {
+    /// Judges a bundle's signer (see [`crate::bundle::SignedIndex::signer`]): against
+    /// `expected` when given, else against the default trust store.
+    pub fn judge(signer: Option<[u8; 32]>, expected: Option<&PublicKey>) -> Signer {
+        let Some(key) = signer else {
+            return Signer::Unsigned;
+        };
+        if let Some(k) = expected {
+            return if k.bytes == key {
+                Signer::Expected(k.clone())
+            } else {
+                Signer::NotExpected(fingerprint(&key))
+            };
+        }
+        match TrustStore::default_location().and_then(|s| s.trusts(&key)) {
+            Some(k) => Signer::Trusted(k),
+            None => Signer::Untrusted(fingerprint(&key)),
+        }
+    }
+
+    /// One line for people: `trusted key SHA256:… (ci)`, `unsigned`, ...
+    pub fn describe(&self) -> String {
+        match self {
+            Signer::Unsigned => "unsigned".into(),
+            Signer::Trusted(k) => format!("trusted key {} ({})", k.fingerprint(), k.name),
+            Signer::Untrusted(fp) => format!("untrusted key {fp}"),
+            Signer::Expected(k) => format!("the given key {}", k.fingerprint()),
+            Signer::NotExpected(fp) => format!("key {fp}, not the given key"),
+        }
+    }
+}
+
+/// Which signers a caller accepts before anything of a bundle is run: trusted keys (or the
+/// one expected key) always; unsigned and untrusted bundles only when allowed.
+#[derive(Debug, Clone, Default)]
+pub struct TrustPolicy {
+    /// Accept only this key (instead of the trust store).
+    pub expected: Option<PublicKey>,
+    pub allow_unsigned: bool,
+    pub allow_untrusted: bool,
+}
+
+/// A signer that a [`TrustPolicy`] does not accept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TrustError {
+    #[error("it is not signed")]
+    Unsigned,
+    #[error("it is signed by {0}, which is not trusted")]
+    Untrusted(String),
+    #[error("it is signed by {0}, not by the expected key")]
+    NotExpected(String),
+}
+
+impl TrustPolicy {
+    /// The signer, judged, when this policy accepts it.
+    pub fn admit(&self, signer: Option<[u8; 32]>) -> Result<Signer, TrustError> {
+        let signer = Signer::judge(signer, self.expected.as_ref());
+        match &signer {
+            Signer::Unsigned if !self.allow_unsigned => Err(TrustError::Unsigned),
+            Signer::Untrusted(fp) if !self.allow_untrusted => {
+                Err(TrustError::Untrusted(fp.clone()))
+            }
+            Signer::NotExpected(fp) => Err(TrustError::NotExpected(fp.clone())),
+            _ => Ok(signer),
+        }
+    }
+}
+
 /// The trusted signers: one public key file per key in a directory.
 pub struct TrustStore {
     pub dir: PathBuf,
@@ -353,6 +434,32 @@ mod tests {
         assert!(store.trusts(&a.bytes).is_none());
         assert_eq!(store.remove(&b.fingerprint()).unwrap(), vec![b]);
         assert!(store.list().is_empty());
+    }
+
+    #[test]
+    fn a_trust_policy_admits_the_expected_key_and_unsigned_bundles_only_when_allowed() {
+        let (_, ours) = generate("ours").unwrap();
+        let (_, theirs) = generate("theirs").unwrap();
+        let policy = TrustPolicy {
+            expected: Some(ours.clone()),
+            allow_unsigned: false,
+            allow_untrusted: true,
+        };
+        assert_eq!(
+            policy.admit(Some(ours.bytes)),
+            Ok(Signer::Expected(ours.clone()))
+        );
+        // The expected key is the only one, whatever else is allowed.
+        assert_eq!(
+            policy.admit(Some(theirs.bytes)),
+            Err(TrustError::NotExpected(theirs.fingerprint()))
+        );
+        assert_eq!(policy.admit(None), Err(TrustError::Unsigned));
+        let lenient = TrustPolicy {
+            allow_unsigned: true,
+            ..policy
+        };
+        assert_eq!(lenient.admit(None), Ok(Signer::Unsigned));
     }
 
     #[test]

@@ -23,6 +23,8 @@ pub mod imports;
 #[cfg(feature = "run")]
 pub mod netfs;
 #[cfg(feature = "run")]
+pub mod open;
+#[cfg(feature = "run")]
 pub mod run;
 #[cfg(feature = "run")]
 pub mod sandbox;

@@ -106,11 +106,11 @@ fn invalid(name: &str, err: &dyn std::fmt::Display, json: bool) -> i32 {
 }
 
 fn signer_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
-    let signer = super::bundles::signer(b.signer, None);
+    let signer = qyvpack::keys::Signer::judge(b.signer, None);
     serde_json::json!({
         "signed": b.signer.is_some(),
         "fingerprint": b.signer.map(|k| qyvpack::keys::fingerprint(&k)),
-        "trusted": matches!(signer, super::bundles::Signer::Trusted(_)),
+        "trusted": matches!(signer, qyvpack::keys::Signer::Trusted(_)),
         "status": signer.describe(),
     })
 }
@@ -143,7 +143,7 @@ fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
         human(b.compressed_size),
         human(b.unpacked_size()),
     );
-    let signer = super::bundles::signer(b.signer, None);
+    let signer = qyvpack::keys::Signer::judge(b.signer, None);
     let _ = writeln!(out, "  signature    {}", signer.describe());
     let _ = writeln!(out, "files ({})", b.index.files.len());
     for f in &b.index.files {

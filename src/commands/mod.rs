@@ -5,7 +5,6 @@
 
 pub mod adapt;
 pub mod build;
-mod bundles;
 pub mod cache;
 pub mod doctor;
 pub mod inspect;

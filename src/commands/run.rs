@@ -5,9 +5,11 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use qyvbuild::progress::Progress;
+use qyvpack::keys::{PublicKey, TrustError, TrustPolicy};
 use qyvpack::manifest::{self, FsAccess, units};
-use runner::app::{self, Invocation, LimitFlags, Prepared, ProjectFiles, Wasm};
+use runner::app::{Invocation, LimitFlags, Prepared};
 use runner::grants::Overrides;
+use runner::open::{self, OpenError};
 use runner::run::{Outcome, RunError};
 
 /// Run a component or core module under the permissions and limits of its manifest.
@@ -128,29 +130,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         cache: !opts.no_cache,
     };
 
-    let (prepared, shown_file, language) = if input.is_file() && starts_like_bundle(&input) {
-        let limits = qyvpack::bundle::ReadLimits::from_env().map_err(|e| e.to_string())?;
-        let bytes = qyvpack::bundle::read_file(&input, &limits).map_err(|e| e.to_string())?;
-        let (p, lang) = prepare_bundle(&input, &bytes, limits, opts, &inv)?;
-        (p, input.display().to_string(), lang)
+    let opened = if input.is_file() && starts_like_bundle(&input) {
+        open::open_bundle(&input, &trust_policy(opts)?, &inv)
     } else if is_wasm_file(&input) {
-        let wasm = qyvpack::bounded::read(&input, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
-            .map_err(|e| e.to_string())?;
-        let name = input
-            .file_stem()
-            .map(|s| {
-                s.to_string_lossy()
-                    .trim_end_matches(".component")
-                    .to_string()
-            })
-            .unwrap_or_else(|| "app".into());
-        let digest = (!opts.no_cache).then(|| runner::cache::file_digest(&input, &wasm));
-        let wasm = Wasm {
-            bytes: wasm,
-            digest,
-        };
-        let p = app::prepare_bare(&name, wasm, &inv).map_err(|e| e.to_string())?;
-        (p, input.display().to_string(), None)
+        open::open_wasm(&input, &inv)
     } else {
         let manifest_path = if input.is_dir() {
             manifest::find_in_dir(&input).map_err(|e| e.to_string())?
@@ -161,33 +144,19 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         if qyvbuild::build::detect(&dir, None).is_ok() {
             build_first(&dir, opts)?;
         }
-        let loaded = manifest::load(&manifest_path).map_err(|e| match e {
+        open::open_manifest(&manifest_path, &inv)
+    }
+    .map_err(|e| match e {
+        OpenError::Trust { source, .. } => refusal(&input, &source),
+        OpenError::Manifest { shown, source } => match source {
             manifest::ManifestError::Invalid(_) => {
-                format!("{} is invalid:\n\n{e}", manifest_path.display())
+                format!("{} is invalid:\n\n{source}", shown.display())
             }
-            e => e.to_string(),
-        })?;
-        let m = &loaded.manifest;
-        app::refuse_unsupported(m).map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        let entry = m.entrypoint_path(&loaded.dir);
-        let wasm = read_entrypoint(&loaded).map_err(|e| {
-            format!(
-                "cannot read the entrypoint {} of {}: {e} (build it with `qyv build {}`)",
-                entry.display(),
-                manifest_path.display(),
-                loaded.dir.display()
-            )
-        })?;
-        let files = ProjectFiles::new(&loaded.dir, m).map_err(|e| e.to_string())?;
-        let digest = (!opts.no_cache).then(|| runner::cache::file_digest(&entry, &wasm));
-        let wasm = Wasm {
-            bytes: wasm,
-            digest,
-        };
-        let p = app::prepare(m, &loaded.dir, wasm, &files, &inv)
-            .map_err(|e| format!("{}: {e}", manifest_path.display()))?;
-        (p, entry.display().to_string(), m.language.clone())
-    };
+            source => source.to_string(),
+        },
+        e => e.to_string(),
+    })?;
+    let prepared = opened.prepared;
 
     // Fallback scratch directories are removed on SIGINT/SIGTERM/SIGHUP (a private tmpfs
     // needs none of this: it dies with qyv). Only such runs pay for the waiting thread.
@@ -195,7 +164,12 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         crate::interrupt::on_interrupt(runner::scratch::remove_live);
     }
     if !opts.quiet {
-        banner(&prepared, &shown_file, language.as_deref(), opts.verbose);
+        banner(
+            &prepared,
+            &opened.file.display().to_string(),
+            opened.language.as_deref(),
+            opts.verbose,
+        );
     }
     let setup = started.elapsed();
     let finished = runner::run::run(&prepared.request).map_err(|e| match e {
@@ -242,15 +216,6 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     })
 }
 
-/// The entrypoint's bytes, read where it resolves inside the project (never through a link
-/// that leaves it, even one swapped in after `manifest::load` checked).
-fn read_entrypoint(loaded: &manifest::Loaded) -> Result<Vec<u8>, String> {
-    let rel = Path::new(&loaded.manifest.entrypoint);
-    let (path, file) = qyvpack::project::open(&loaded.dir, rel).map_err(|e| e.to_string())?;
-    qyvpack::bounded::read_open(file, &path, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
-        .map_err(|e| e.to_string())
-}
-
 fn starts_like_bundle(path: &Path) -> bool {
     use std::io::Read;
     let mut head = [0u8; 4];
@@ -260,95 +225,33 @@ fn starts_like_bundle(path: &Path) -> bool {
         && qyvpack::bundle::is_bundle(&head)
 }
 
-/// Verifies a bundle (before anything is compiled) and prepares its app.
-fn prepare_bundle(
-    path: &Path,
-    bytes: &[u8],
-    limits: qyvpack::bundle::ReadLimits,
-    opts: &Opts,
-    inv: &Invocation,
-) -> Result<(Prepared, Option<String>), String> {
-    let name = path.display();
-    let refused = |e: qyvpack::bundle::BundleError| format!("{name} refused: {e}");
-    // The signature and the signer first: an untrusted bundle is refused before its archive
-    // is even read.
-    let signed = qyvpack::bundle::read_index(bytes, limits).map_err(refused)?;
-    let expected = match &opts.key {
-        Some(k) => Some(qyvpack::keys::PublicKey::load(k).map_err(|e| e.to_string())?),
-        None => None,
-    };
-    let signer = super::bundles::signer(signed.signer, expected.as_ref());
-    match &signer {
-        super::bundles::Signer::Unsigned if !opts.allow_unsigned => {
-            return Err(format!(
-                "{name} is not signed; run it anyway with --allow-unsigned"
-            ));
-        }
-        super::bundles::Signer::Untrusted(fp) if !opts.allow_untrusted => {
-            return Err(format!(
-                "{name} is signed by {fp}, which is not trusted; trust it with `qyv trust add KEY.pub`, or run it anyway with --allow-untrusted"
-            ));
-        }
-        super::bundles::Signer::NotExpected(fp) => {
-            return Err(format!(
-                "{name} is signed by {fp}, not by the key given with --key"
-            ));
-        }
-        _ => {}
-    }
-    // The archive: verified in full, unless this very file was (see runner::verified).
-    let verified = (!opts.no_cache)
-        .then(runner::verified::Verified::new)
-        .flatten();
-    let recalled = verified
-        .as_ref()
-        .and_then(|v| v.recall(path, bytes.len(), &signed));
-    let mut bundle = match recalled {
-        Some(r) => qyvpack::bundle::Bundle {
-            files: [
-                (signed.index.manifest.clone(), r.manifest),
-                (signed.index.component.clone(), r.component),
-            ]
-            .into(),
-            version: signed.version,
-            signer: signed.signer,
-            compressed_size: bytes.len() as u64,
-            index: signed.index,
+/// What `run` accepts of a bundle's signer, from `--key`, `--allow-unsigned` and
+/// `--allow-untrusted`.
+fn trust_policy(opts: &Opts) -> Result<TrustPolicy, String> {
+    Ok(TrustPolicy {
+        expected: match &opts.key {
+            Some(k) => Some(PublicKey::load(k).map_err(|e| e.to_string())?),
+            None => None,
         },
-        None => {
-            let index_bytes = signed.index_bytes.clone();
-            let bundle =
-                qyvpack::bundle::read_archive_of(bytes, signed, limits).map_err(refused)?;
-            if let Some(v) = &verified {
-                v.remember(path, &index_bytes, &bundle);
-            }
-            bundle
+        allow_unsigned: opts.allow_unsigned,
+        allow_untrusted: opts.allow_untrusted,
+    })
+}
+
+/// A refused signer, with the flag or command that would accept it.
+fn refusal(path: &Path, e: &TrustError) -> String {
+    let name = path.display();
+    match e {
+        TrustError::Unsigned => {
+            format!("{name} is not signed; run it anyway with --allow-unsigned")
         }
-    };
-    let shown = PathBuf::from(format!("{name}!{}", qyvpack::bundle::MANIFEST_PATH));
-    let m = manifest::text_of(bundle.manifest_text().to_vec(), &shown)
-        .and_then(|text| manifest::parse(&text, &shown))
-        .map_err(|e| format!("{}:\n\n{e}", shown.display()))?;
-    app::refuse_unsupported(&m).map_err(|e| format!("{}: {e}", shown.display()))?;
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .map(Path::to_path_buf)
-        .unwrap_or_else(|| PathBuf::from("."));
-    let component = bundle
-        .entry(&bundle.index.component)
-        .map(|e| e.blake3.clone());
-    let wasm = Wasm {
-        // Moved out, not copied: the bundle keeps only its models and assets.
-        bytes: bundle
-            .files
-            .remove(&bundle.index.component)
-            .unwrap_or_default(),
-        digest: component,
-    };
-    let files = app::BundleFiles { bundle: &bundle };
-    let p = app::prepare(&m, &dir, wasm, &files, inv).map_err(|e| format!("{name}: {e}"))?;
-    Ok((p, m.language.clone()))
+        TrustError::Untrusted(fp) => format!(
+            "{name} is signed by {fp}, which is not trusted; trust it with `qyv trust add KEY.pub`, or run it anyway with --allow-untrusted"
+        ),
+        TrustError::NotExpected(fp) => {
+            format!("{name} is signed by {fp}, not by the key given with --key")
+        }
+    }
 }
 
 fn ms(d: Duration) -> String {

@@ -4,9 +4,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use qyvpack::bundle::ReadLimits;
-use qyvpack::keys::{self, KeyError, PublicKey};
+use qyvpack::keys::{self, KeyError, PublicKey, Signer};
 
-use super::bundles::{self, Signer};
 use super::exit;
 
 /// Verify a .qyvbin: its structure, every file's digest, and its signature, and say who
@@ -61,7 +60,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             return Ok(exit::INVALID);
         }
     };
-    let signer = bundles::signer(bundle.signer, expected.as_ref());
+    let signer = Signer::judge(bundle.signer, expected.as_ref());
     let (code, line) = match &signer {
         Signer::Trusted(k) => (
             exit::OK,

@@ -1,0 +1,242 @@
+//! Opening what `qyv run` is given into a runnable app: a `.qyvbin` ([`open_bundle`]), a
+//! project's manifest ([`open_manifest`]) or a bare `.wasm` ([`open_wasm`]). For a bundle the
+//! signature and the signer come first (an untrusted bundle is refused before its archive is
+//! read), then the archive, verified in full unless this very file was before (see
+//! [`crate::verified`]), then the manifest and the app. `qyv run` calls these; so will `pull`
+//! and the shell.
+
+use std::path::{Path, PathBuf};
+
+use qyvpack::bundle::{self, BundleError, LimitError, ReadLimits};
+use qyvpack::keys::{Signer, TrustError, TrustPolicy};
+use qyvpack::manifest::{self, ManifestError};
+
+use crate::app::{self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, Wasm};
+use crate::verified::Verified;
+
+/// An app opened and ready to run.
+pub struct Opened {
+    pub prepared: Prepared,
+    /// The file that runs: the bundle, the manifest's entrypoint, the `.wasm`.
+    pub file: PathBuf,
+    /// Who signed it, as the trust policy accepted it (bundles only).
+    pub signer: Option<Signer>,
+    /// The manifest's `language:`.
+    pub language: Option<String>,
+}
+
+/// Why a bundle was not opened.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// `QYV_MAX_UNPACKED` is not a size.
+    #[error(transparent)]
+    Limits(#[from] LimitError),
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: qyvpack::bounded::ReadError,
+    },
+    /// Damaged, altered or hostile: it failed verification.
+    #[error("{} refused: {source}", path.display())]
+    Refused {
+        path: PathBuf,
+        #[source]
+        source: BundleError,
+    },
+    /// Intact, but its signer is not accepted.
+    #[error("{} refused: {source}", path.display())]
+    Trust {
+        path: PathBuf,
+        #[source]
+        source: TrustError,
+    },
+    /// Its manifest is invalid (shown as `BUNDLE!manifest.qyv`).
+    #[error("{}:\n\n{source}", shown.display())]
+    Manifest {
+        shown: PathBuf,
+        #[source]
+        source: ManifestError,
+    },
+    /// The manifest's entrypoint cannot be read (not built yet, or leaving the project).
+    #[error(
+        "cannot read the entrypoint {} of {}: {source} (build it with `qyv build {}`)",
+        entry.display(),
+        manifest.display(),
+        dir.display()
+    )]
+    Entrypoint {
+        entry: PathBuf,
+        manifest: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: Box<EntrypointError>,
+    },
+    #[error("{}: {source}", path.display())]
+    App {
+        path: PathBuf,
+        #[source]
+        source: AppError,
+    },
+}
+
+/// Opens the bundle at `path` under `policy`. With `inv.cache`, a bundle verified in full
+/// before is taken from its record.
+pub fn open_bundle(
+    path: &Path,
+    policy: &TrustPolicy,
+    inv: &Invocation,
+) -> Result<Opened, OpenError> {
+    let limits = ReadLimits::from_env()?;
+    let bytes = bundle::read_file(path, &limits).map_err(|source| OpenError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let refused = |source| OpenError::Refused {
+        path: path.to_path_buf(),
+        source,
+    };
+    let signed = bundle::read_index(&bytes, limits).map_err(refused)?;
+    let signer = policy
+        .admit(signed.signer)
+        .map_err(|source| OpenError::Trust {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let verified = inv.cache.then(Verified::new).flatten();
+    let recalled = verified
+        .as_ref()
+        .and_then(|v| v.recall(path, bytes.len(), &signed));
+    let mut bundle = match recalled {
+        Some(r) => bundle::Bundle::recalled(signed, r.manifest, r.component, bytes.len() as u64),
+        None => {
+            let index_bytes = signed.index_bytes.clone();
+            let bundle = bundle::read_archive_of(&bytes, signed, limits).map_err(refused)?;
+            if let Some(v) = &verified {
+                v.remember(path, &index_bytes, &bundle);
+            }
+            bundle
+        }
+    };
+    drop(bytes);
+    let shown = PathBuf::from(format!("{}!{}", path.display(), bundle::MANIFEST_PATH));
+    let manifest_error = |source| OpenError::Manifest {
+        shown: shown.clone(),
+        source,
+    };
+    let text =
+        manifest::text_of(bundle.manifest_text().to_vec(), &shown).map_err(manifest_error)?;
+    let m = manifest::parse(&text, &shown).map_err(manifest_error)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let digest = bundle
+        .entry(&bundle.index.component)
+        .map(|e| e.blake3.clone());
+    let wasm = Wasm {
+        // Moved out, not copied: the bundle keeps only its models and assets.
+        bytes: bundle
+            .files
+            .remove(&bundle.index.component)
+            .unwrap_or_default(),
+        digest,
+    };
+    let files = BundleFiles { bundle: &bundle };
+    let prepared = app::prepare(&m, &dir, wasm, &files, inv).map_err(|source| OpenError::App {
+        path: shown.clone(),
+        source,
+    })?;
+    Ok(Opened {
+        prepared,
+        file: path.to_path_buf(),
+        signer: Some(signer),
+        language: m.language.clone(),
+    })
+}
+
+/// Opens the app a manifest describes, its entrypoint read from inside the project. Grants no
+/// host can honour are refused before the entrypoint is looked for (and again by
+/// [`app::prepare`], which guards every caller).
+pub fn open_manifest(manifest_path: &Path, inv: &Invocation) -> Result<Opened, OpenError> {
+    let invalid = |source| OpenError::Manifest {
+        shown: manifest_path.to_path_buf(),
+        source,
+    };
+    let loaded = manifest::load(manifest_path).map_err(invalid)?;
+    let m = &loaded.manifest;
+    let app_error = |source| OpenError::App {
+        path: manifest_path.to_path_buf(),
+        source,
+    };
+    app::refuse_unsupported(m).map_err(app_error)?;
+    let entry = m.entrypoint_path(&loaded.dir);
+    let bytes = read_entrypoint(&loaded).map_err(|source| OpenError::Entrypoint {
+        entry: entry.clone(),
+        manifest: manifest_path.to_path_buf(),
+        dir: loaded.dir.clone(),
+        source: Box::new(source),
+    })?;
+    let files = ProjectFiles::new(&loaded.dir, m).map_err(app_error)?;
+    let digest = inv.cache.then(|| crate::cache::file_digest(&entry, &bytes));
+    let wasm = Wasm { bytes, digest };
+    let prepared = app::prepare(m, &loaded.dir, wasm, &files, inv).map_err(app_error)?;
+    Ok(Opened {
+        prepared,
+        file: entry,
+        signer: None,
+        language: m.language.clone(),
+    })
+}
+
+/// Why an entrypoint could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum EntrypointError {
+    #[error(transparent)]
+    Path(#[from] qyvpack::project::PathError),
+    #[error(transparent)]
+    Read(#[from] qyvpack::bounded::ReadError),
+}
+
+/// The entrypoint's bytes, opened inside the project (no link may lead out of it) and read
+/// within the wasm budget.
+fn read_entrypoint(loaded: &manifest::Loaded) -> Result<Vec<u8>, EntrypointError> {
+    let rel = Path::new(&loaded.manifest.entrypoint);
+    let (path, file) = qyvpack::project::open(&loaded.dir, rel)?;
+    Ok(qyvpack::bounded::read_open(
+        file,
+        &path,
+        qyvpack::bounded::MAX_WASM_FILE,
+        "a wasm file",
+    )?)
+}
+
+/// Opens a bare `.wasm` (or `.component.wasm`): it gets nothing but what `inv` grants.
+pub fn open_wasm(path: &Path, inv: &Invocation) -> Result<Opened, OpenError> {
+    let bytes = qyvpack::bounded::read(path, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
+        .map_err(|source| OpenError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let name = path
+        .file_stem()
+        .map(|s| {
+            s.to_string_lossy()
+                .trim_end_matches(".component")
+                .to_string()
+        })
+        .unwrap_or_else(|| "app".into());
+    let digest = inv.cache.then(|| crate::cache::file_digest(path, &bytes));
+    let prepared =
+        app::prepare_bare(&name, Wasm { bytes, digest }, inv).map_err(|source| OpenError::App {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    Ok(Opened {
+        prepared,
+        file: path.to_path_buf(),
+        signer: None,
+        language: None,
+    })
+}
