@@ -42,7 +42,8 @@ pub enum Command {
     Verify(verify::Opts),
 }
 
-/// Exit codes shared by every subcommand (documented in README.md).
+/// Every exit code qyv itself uses, in one place (documented in README.md). `qyv run` also
+/// passes the app's own exit code through.
 pub mod exit {
     /// Success.
     pub const OK: i32 = 0;
@@ -50,6 +51,14 @@ pub mod exit {
     pub const INVALID: i32 = 1;
     /// Usage or I/O error: bad flags, missing file, unreadable file.
     pub const USAGE: i32 = 2;
+    /// `qyv verify`: intact, but unsigned or signed by a key that is not accepted.
+    pub const NOT_TRUSTED: i32 = 3;
+    /// `qyv run`: limits.timeout passed (like timeout(1)).
+    pub const TIMED_OUT: i32 = 124;
+    /// `qyv run`: qyv could not start the app.
+    pub const CANNOT_RUN: i32 = 125;
+    /// `qyv run`: the app trapped (like wasmtime: 128 + SIGABRT).
+    pub const TRAPPED: i32 = 134;
 }
 
 /// Runs the chosen subcommand and returns the process exit code.

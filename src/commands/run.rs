@@ -12,6 +12,8 @@ use runner::grants::Overrides;
 use runner::open::{self, OpenError};
 use runner::run::{Outcome, RunError};
 
+use super::exit::{CANNOT_RUN, TIMED_OUT, TRAPPED};
+
 /// Run a component or core module under the permissions and limits of its manifest.
 ///
 /// INPUT is a .wasm file, a .qyv manifest, or a project directory (its .qyv; the project is
@@ -80,13 +82,6 @@ pub struct Opts {
     #[arg(short, long)]
     verbose: bool,
 }
-
-/// qyv could not start the app.
-pub const CANNOT_RUN: i32 = 125;
-/// limits.timeout passed (like timeout(1)).
-pub const TIMED_OUT: i32 = 124;
-/// The app trapped (like wasmtime: 128 + SIGABRT).
-pub const TRAPPED: i32 = 134;
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let started = Instant::now();

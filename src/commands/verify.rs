@@ -26,9 +26,6 @@ pub struct Opts {
     json: bool,
 }
 
-/// Intact but not signed by an accepted key.
-pub const NOT_TRUSTED: i32 = 3;
-
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let expected = match opts.key.as_deref().map(PublicKey::load).transpose() {
         Ok(k) => k,
@@ -71,16 +68,16 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             format!("OK {name}: signed by {} (the given key)", k.fingerprint()),
         ),
         Signer::Untrusted(fp) => (
-            NOT_TRUSTED,
+            exit::NOT_TRUSTED,
             format!(
                 "{name} is intact, but its signer {fp} is not trusted (`qyv trust add KEY.pub`)"
             ),
         ),
         Signer::NotExpected(fp) => (
-            NOT_TRUSTED,
+            exit::NOT_TRUSTED,
             format!("{name} is intact, but signed by {fp}, not by the given key"),
         ),
-        Signer::Unsigned => (NOT_TRUSTED, format!("{name} is intact, but UNSIGNED")),
+        Signer::Unsigned => (exit::NOT_TRUSTED, format!("{name} is intact, but UNSIGNED")),
     };
     if opts.json {
         let fp = bundle.signer.map(|k| keys::fingerprint(&k));
