@@ -4,8 +4,8 @@
 
 use std::path::{Path, PathBuf};
 
-/// The WASI version of the shipped WIT.
-pub const WASI_VERSION: &str = "0.2.12";
+/// The WASI version of the shipped WIT: the one the host serves.
+pub use qyvpack::versions::WASI as WASI_VERSION;
 
 const FILES: &[(&str, &str)] = &[
     ("cli.wit", include_str!("../wit/wasi-0.2.12/cli.wit")),

@@ -15,3 +15,4 @@ pub mod manifest;
 pub mod output;
 pub mod project;
 pub mod signature;
+pub mod versions;

@@ -84,7 +84,7 @@ fn newer(a: &str, b: &str) -> bool {
 }
 
 fn wasmtime_version() -> &'static str {
-    "48.0.8"
+    qyvpack::versions::WASMTIME
 }
 
 /// The names a component imports at its top level (e.g. `wasi:sockets/tcp@0.2.6`), read

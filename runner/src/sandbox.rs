@@ -6,7 +6,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use crate::grants::{Grants, NetRules};
 
 /// The WASI version this host provides to components (wasmtime-wasi's WIT).
-pub const HOST_WASI_VERSION: &str = "0.2.12";
+pub use qyvpack::versions::WASI as HOST_WASI_VERSION;
 
 /// A context builder carrying exactly what `grants` allows: the mounts with their
 /// permissions, the granted environment, the network rules, argv, and the host's stdio.

@@ -88,7 +88,7 @@ impl SectionStats {
                     }
                 }
             }
-            _ if c.name() == "qyv-adapter" => {
+            _ if c.name() == qyvpack::versions::ADAPTER_SECTION => {
                 self.adapter = Some(String::from_utf8_lossy(c.data()).into_owned());
             }
             _ => {}
