@@ -28,7 +28,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             eprintln!(
                 "removed {files} file{} ({})",
                 if files == 1 { "" } else { "s" },
-                runner::inspect::human_size(bytes)
+                qyvpack::manifest::units::human_size(bytes)
             );
         }
         Action::Dir => match qyvpack::dirs::cache_dir() {

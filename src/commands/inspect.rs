@@ -133,7 +133,7 @@ fn bundle_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
 
 fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
     use std::fmt::Write;
-    let human = runner::inspect::human_size;
+    let human = qyvpack::manifest::units::human_size;
     let mut out = String::new();
     let ratio = b.unpacked_size() as f64 / b.compressed_size.max(1) as f64;
     let _ = writeln!(

@@ -154,8 +154,8 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
                 "packed {} ({} files, {} -> {}, {ratio:.1}x), {}",
                 packed.path.display(),
                 packed.files,
-                runner::inspect::human_size(packed.unpacked),
-                runner::inspect::human_size(packed.size),
+                qyvpack::manifest::units::human_size(packed.unpacked),
+                qyvpack::manifest::units::human_size(packed.size),
                 match &signed_by {
                     Some(f) => format!("signed by {f}"),
                     None => "UNSIGNED".into(),

@@ -200,7 +200,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         Outcome::MemoryLimit(bytes) => {
             eprintln!(
                 "qyv: the app tried to grow its memory beyond limits.memory ({})",
-                runner::inspect::human_size(bytes)
+                qyvpack::manifest::units::human_size(bytes)
             );
             TRAPPED
         }

@@ -1,4 +1,5 @@
-//! Sizes (`256MiB`) and durations (`30s`) as written in manifests.
+//! Sizes (`256MiB`) and durations (`30s`) as written in manifests, and sizes as qyv shows
+//! them to people.
 
 use std::time::Duration;
 
@@ -76,6 +77,17 @@ pub fn format_duration(d: Duration) -> String {
     }
 }
 
+/// Bytes for people: B, KiB or MiB.
+pub fn human_size(n: u64) -> String {
+    if n < 1024 {
+        format!("{n} B")
+    } else if n < 1024 * 1024 {
+        format!("{:.1} KiB", n as f64 / 1024.0)
+    } else {
+        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,5 +119,12 @@ mod tests {
         for d in [Duration::from_secs(30), Duration::from_millis(1500)] {
             assert_eq!(parse_duration(&format_duration(d)), Ok(d));
         }
+    }
+
+    #[test]
+    fn sizes_for_people() {
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1536), "1.5 KiB");
+        assert_eq!(human_size(50 * 1024 * 1024), "50.0 MiB");
     }
 }

@@ -14,7 +14,7 @@ use wasmparser::{Chunk, Encoding, Parser, Payload, WasmFeatures};
 
 use crate::memo::{Memo, MemoKind};
 
-pub use render::{human_size, render_human};
+pub use render::render_human;
 pub use report::*;
 
 /// Why a file could not be inspected.

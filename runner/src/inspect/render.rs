@@ -2,6 +2,8 @@
 
 use std::fmt::Write;
 
+use qyvpack::manifest::units::human_size;
+
 use super::report::*;
 
 struct Style {
@@ -29,17 +31,6 @@ impl Style {
         } else {
             s.to_string()
         }
-    }
-}
-
-/// Bytes as B, KiB or MiB.
-pub fn human_size(n: u64) -> String {
-    if n < 1024 {
-        format!("{n} B")
-    } else if n < 1024 * 1024 {
-        format!("{:.1} KiB", n as f64 / 1024.0)
-    } else {
-        format!("{:.1} MiB", n as f64 / (1024.0 * 1024.0))
     }
 }
 
