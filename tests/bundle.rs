@@ -6,36 +6,29 @@ mod common;
 use std::path::PathBuf;
 use std::process::Output;
 
-use common::{qyv, rust_fixture};
+use common::{Sandbox, qyv, rust_fixture};
 
+/// A sandbox (tests/common) with a project in it.
 struct Env {
-    tmp: tempfile::TempDir,
+    sandbox: Sandbox,
 }
 
 impl Env {
     fn new() -> Env {
         Env {
-            tmp: tempfile::tempdir().unwrap(),
+            sandbox: Sandbox::new(),
         }
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
+        self.sandbox.path(p)
     }
 
     /// Runs qyv with a private trust store and compile cache.
     fn qyv(&self, args: &[&str]) -> Output {
-        qyv()
-            .current_dir(self.tmp.path())
-            .env("QYV_CONFIG_DIR", self.path("config"))
-            .env("QYV_CACHE_DIR", self.path("cache"))
-            .env_remove("QYV_SIGNING_KEY")
-            .args(args)
-            .output()
-            .unwrap()
+        self.sandbox.qyv(args)
     }
 
-    /// A project with the probe as its component, a model and an asset.
     fn project(&self) -> PathBuf {
         let dir = self.path("app");
         std::fs::create_dir_all(dir.join("models")).unwrap();
@@ -330,7 +323,7 @@ fn ci_signs_with_a_key_from_the_environment_without_printing_it() {
     use base64::Engine as _;
     let secret = base64::engine::general_purpose::STANDARD.encode(pem.as_bytes());
     let o = qyv()
-        .current_dir(env.tmp.path())
+        .current_dir(env.sandbox.tmp.path())
         .env("QYV_SIGNING_KEY", &secret)
         .args(["pack", "app", "-o", "ci.qyvbin"])
         .output()
@@ -376,7 +369,7 @@ fn an_interrupted_pack_never_damages_an_existing_bundle() {
     let o = pack(&env, "app.qyvbin", &["--unsigned"]);
     assert!(!o.status.success());
     assert_eq!(std::fs::read(env.path("app.qyvbin")).unwrap(), before);
-    let leftovers: Vec<_> = std::fs::read_dir(env.tmp.path())
+    let leftovers: Vec<_> = std::fs::read_dir(env.sandbox.tmp.path())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".qyvbin"))

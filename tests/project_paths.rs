@@ -8,19 +8,20 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common::{qyv, rust_fixture};
+use common::{Sandbox, qyv, rust_fixture};
 
 /// A project `proj/` with the probe component, beside a fake home directory with a secret.
 struct Env {
-    tmp: tempfile::TempDir,
+    sandbox: Sandbox,
 }
 
 const SECRET: &str = "PRIVATE KEY MATERIAL";
 
 impl Env {
     fn new(manifest_tail: &str) -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let env = Env { tmp };
+        let env = Env {
+            sandbox: Sandbox::new(),
+        };
         std::fs::create_dir_all(env.home().join(".ssh")).unwrap();
         std::fs::write(env.home().join(".ssh/id_ed25519"), SECRET).unwrap();
         std::fs::create_dir_all(env.proj()).unwrap();
@@ -42,7 +43,7 @@ impl Env {
     }
 
     fn path(&self, p: &str) -> PathBuf {
-        self.tmp.path().join(p)
+        self.sandbox.path(p)
     }
     fn proj(&self) -> PathBuf {
         self.path("proj")
@@ -52,14 +53,7 @@ impl Env {
     }
 
     fn qyv(&self, args: &[&str]) -> Output {
-        qyv()
-            .current_dir(self.tmp.path())
-            .env("QYV_CONFIG_DIR", self.path("config"))
-            .env("QYV_CACHE_DIR", self.path("cache"))
-            .env_remove("QYV_SIGNING_KEY")
-            .args(args)
-            .output()
-            .unwrap()
+        self.sandbox.qyv(args)
     }
 
     fn link(&self, target: &Path, at: &str) {
@@ -261,7 +255,7 @@ fn outputs_never_replace_a_fifo_or_a_device() {
     );
     assert!(is_fifo(&fifo));
     // No partial bundle either.
-    let left: Vec<_> = std::fs::read_dir(env.tmp.path())
+    let left: Vec<_> = std::fs::read_dir(env.sandbox.tmp.path())
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .filter(|n| n.starts_with(".qyvbin-"))
@@ -314,7 +308,7 @@ fn adapt_output_respects_the_umask() {
             ))
             .arg(env!("CARGO_BIN_EXE_qyv"))
             .arg(&out)
-            .current_dir(env.tmp.path())
+            .current_dir(env.sandbox.tmp.path())
             .output()
             .unwrap();
         assert!(status.status.success(), "{}", text(&status));
@@ -353,7 +347,7 @@ fn an_interrupted_pack_leaves_no_partial_bundle() {
     std::fs::create_dir_all(&out).unwrap();
     for signal in ["INT", "TERM"] {
         let mut child = qyv()
-            .current_dir(env.tmp.path())
+            .current_dir(env.sandbox.tmp.path())
             .env("QYV_CACHE_DIR", env.path("cache"))
             .args([
                 "pack",

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Output};
 
 /// The workspace root.
 pub fn root() -> PathBuf {
@@ -15,6 +15,37 @@ pub fn qyv() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qyv"));
     cmd.env("NO_COLOR", "1");
     cmd
+}
+
+/// A private directory to run qyv in, with its own trust store and cache (`config/` and
+/// `cache/` inside it) and no signing key from the environment.
+pub struct Sandbox {
+    pub tmp: tempfile::TempDir,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        Sandbox {
+            tmp: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A path inside the sandbox.
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.tmp.path().join(p)
+    }
+
+    /// Runs qyv in the sandbox with its private trust store and cache.
+    pub fn qyv(&self, args: &[&str]) -> Output {
+        qyv()
+            .current_dir(self.tmp.path())
+            .env("QYV_CONFIG_DIR", self.path("config"))
+            .env("QYV_CACHE_DIR", self.path("cache"))
+            .env_remove("QYV_SIGNING_KEY")
+            .args(args)
+            .output()
+            .unwrap()
+    }
 }
 
 /// Builds the Rust fixture crate `tests/fixtures/<name>` for `target` (e.g. `wasm32-wasip2`)
