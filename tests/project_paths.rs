@@ -238,28 +238,21 @@ fn outputs_never_replace_a_fifo_or_a_device() {
     let env = Env::new("");
     let fifo = env.path("out.fifo");
     mkfifo(&fifo);
-    let o = env.qyv(&["pack", "proj", "-o", "out.fifo"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("is a FIFO, not a regular file"),
-        "{}",
-        text(&o)
-    );
-    assert!(is_fifo(&fifo));
-    let o = env.qyv(&["adapt", "proj/probe.wasm", "-o", "out.fifo"]);
-    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(
-        text(&o).contains("is a FIFO, not a regular file"),
-        "{}",
-        text(&o)
-    );
-    assert!(is_fifo(&fifo));
+    for args in [
+        ["pack", "proj", "-o", "out.fifo"],
+        ["adapt", "proj/probe.wasm", "-o", "out.fifo"],
+    ] {
+        let o = env.qyv(&args);
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            text(&o).contains("is a FIFO, not a regular file"),
+            "{}",
+            text(&o)
+        );
+        assert!(is_fifo(&fifo));
+    }
     // No partial bundle either.
-    let left: Vec<_> = std::fs::read_dir(env.sandbox.tmp.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().into_string().unwrap())
-        .filter(|n| n.starts_with(".qyvbin-"))
-        .collect();
+    let left = partial_files(env.sandbox.tmp.path());
     assert!(left.is_empty(), "{left:?}");
 }
 
