@@ -19,6 +19,8 @@ pub mod cache;
 #[cfg(feature = "run")]
 pub mod engine;
 #[cfg(feature = "run")]
+pub mod host;
+#[cfg(feature = "run")]
 pub mod imports;
 #[cfg(feature = "run")]
 pub mod netfs;

@@ -4,14 +4,14 @@
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker as ComponentLinker, ResourceTable};
-use wasmtime::{Engine, Linker, Module, Store, StoreLimits, StoreLimitsBuilder, Trap};
-use wasmtime_wasi::p1::WasiP1Ctx;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::{Component, Linker as ComponentLinker};
+use wasmtime::{Engine, Linker, Module, Trap};
+use wasmtime_wasi::I32Exit;
 
 use crate::cache;
 use crate::engine::{EngineOptions, engine};
 use crate::grants::Grants;
+use crate::host::{self, Host};
 use crate::imports;
 
 /// Resource limits of one run.
@@ -78,26 +78,8 @@ pub enum RunError {
     NotRunnable(String),
     #[error("{0}")]
     Setup(String),
-}
-
-struct ComponentHost {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    limits: StoreLimits,
-}
-
-impl WasiView for ComponentHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-struct ModuleHost {
-    ctx: WasiP1Ctx,
-    limits: StoreLimits,
+    #[error(transparent)]
+    Sandbox(#[from] crate::sandbox::SandboxError),
 }
 
 enum Code {
@@ -122,8 +104,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let mut argv = Vec::with_capacity(req.args.len() + 1);
     argv.push(req.name.clone());
     argv.extend(req.args.iter().cloned());
-    let builder = crate::sandbox::wasi_builder(&argv, &req.grants)
-        .map_err(|e| RunError::Setup(format!("{e:#}")))?;
+    let builder = crate::sandbox::wasi_builder(&argv, &req.grants)?;
     let limits = req.limits;
     let guest = {
         let engine = engine.clone();
@@ -164,17 +145,15 @@ type Executed = Result<(wasmtime::Result<i32>, Duration), RunError>;
 fn execute(
     engine: &Engine,
     code: Code,
-    mut builder: wasmtime_wasi::WasiCtxBuilder,
+    builder: wasmtime_wasi::WasiCtxBuilder,
     limits: &RunLimits,
 ) -> Executed {
     let started = Instant::now();
-    let store_limits = store_limits(limits.memory);
+    let host = Host::new(builder, limits);
     match code {
         Code::Component(component) => {
-            let mut linker = ComponentLinker::<ComponentHost>::new(engine);
-            // `exit-with-code` is stable in the WASI this host provides: always linked.
-            wasmtime_wasi::p2::add_to_linker_sync(&mut linker)
-                .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))?;
+            let mut linker = ComponentLinker::<Host>::new(engine);
+            host::link_component(&mut linker)?;
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(|e| RunError::Link(imports::explain_component(&e.to_string())))?;
@@ -184,15 +163,7 @@ fn execute(
                         .into(),
                 )
             })?;
-            let mut store = Store::new(
-                engine,
-                ComponentHost {
-                    ctx: builder.build(),
-                    table: ResourceTable::new(),
-                    limits: store_limits,
-                },
-            );
-            prepare_store(&mut store, limits, |h| &mut h.limits)?;
+            let mut store = host.into_store(engine, limits)?;
             let instantiated = started.elapsed();
             let result = match pre.instantiate(&mut store) {
                 Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
@@ -208,26 +179,17 @@ fn execute(
             if let Some(message) = imports::unknown_module_imports(&module) {
                 return Err(RunError::Link(message));
             }
-            let start = module.get_export("_start").is_some();
-            if !start {
+            if module.get_export("_start").is_none() {
                 return Err(RunError::NotRunnable(
                     "the module exports no _start (it is a reactor or a library)".into(),
                 ));
             }
-            let mut linker = Linker::<ModuleHost>::new(engine);
-            wasmtime_wasi::p1::add_to_linker_sync(&mut linker, |h| &mut h.ctx)
-                .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))?;
+            let mut linker = Linker::<Host>::new(engine);
+            host::link_module(&mut linker)?;
             let pre = linker
                 .instantiate_pre(&module)
                 .map_err(|e| RunError::Link(e.to_string()))?;
-            let mut store = Store::new(
-                engine,
-                ModuleHost {
-                    ctx: builder.build_p1(),
-                    limits: store_limits,
-                },
-            );
-            prepare_store(&mut store, limits, |h| &mut h.limits)?;
+            let mut store = host.into_store(engine, limits)?;
             let instantiated = started.elapsed();
             let result = pre
                 .instantiate(&mut store)
@@ -278,35 +240,6 @@ fn within(
     }
     engine.increment_epoch();
     (rx.recv_timeout(GRACE).ok(), true)
-}
-
-fn store_limits(memory: Option<u64>) -> StoreLimits {
-    let mut b = StoreLimitsBuilder::new();
-    if let Some(bytes) = memory {
-        b = b
-            .memory_size(usize::try_from(bytes).unwrap_or(usize::MAX))
-            .trap_on_grow_failure(true);
-    }
-    b.build()
-}
-
-fn prepare_store<T: 'static>(
-    store: &mut Store<T>,
-    limits: &RunLimits,
-    get: fn(&mut T) -> &mut StoreLimits,
-) -> Result<(), RunError> {
-    store.limiter(move |h| get(h) as &mut dyn wasmtime::ResourceLimiter);
-    if limits.timeout.is_some() {
-        // One epoch tick is the deadline: only the timeout's ticker advances the epoch.
-        store.set_epoch_deadline(1);
-        store.epoch_deadline_trap();
-    }
-    if let Some(fuel) = limits.fuel {
-        store
-            .set_fuel(fuel)
-            .map_err(|e| RunError::Setup(format!("cannot set fuel: {e}")))?;
-    }
-    Ok(())
 }
 
 /// What an error from the guest means.

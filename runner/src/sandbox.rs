@@ -1,5 +1,7 @@
 //! Turns [`Grants`] into a WASI context.
 
+use std::path::PathBuf;
+
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
@@ -8,9 +10,21 @@ use crate::grants::{Grants, NetRules};
 /// The WASI version this host provides to components (wasmtime-wasi's WIT).
 pub use qyvpack::versions::WASI as HOST_WASI_VERSION;
 
+/// Why the granted context could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SandboxError {
+    /// A granted directory could not be opened.
+    #[error("cannot mount {} at {guest}: {source}", host.display())]
+    Mount {
+        host: PathBuf,
+        guest: String,
+        source: wasmtime::Error,
+    },
+}
+
 /// A context builder carrying exactly what `grants` allows: the mounts with their
 /// permissions, the granted environment, the network rules, argv, and the host's stdio.
-pub fn wasi_builder(argv: &[String], grants: &Grants) -> anyhow::Result<WasiCtxBuilder> {
+pub fn wasi_builder(argv: &[String], grants: &Grants) -> Result<WasiCtxBuilder, SandboxError> {
     let mut b = WasiCtxBuilder::new();
     b.inherit_stdio().args(argv);
     for (k, v) in &grants.env {
@@ -22,9 +36,12 @@ pub fn wasi_builder(argv: &[String], grants: &Grants) -> anyhow::Result<WasiCtxB
         } else {
             FsPerms::ReadOnly
         };
-        b.preopened_dir(&m.host, &m.guest, perms).map_err(|e| {
-            anyhow::anyhow!("cannot mount {} at {}: {e}", m.host.display(), m.guest)
-        })?;
+        b.preopened_dir(&m.host, &m.guest, perms)
+            .map_err(|source| SandboxError::Mount {
+                host: m.host.clone(),
+                guest: m.guest.clone(),
+                source,
+            })?;
     }
     let rules = grants.net.clone();
     b.allow_ip_name_lookup(rules.name_lookup());
