@@ -959,9 +959,11 @@ fn a_zero_timeout_is_refused_on_the_command_line_as_in_the_manifest() {
         dir.path(),
         &[],
     );
-    assert_eq!(out.code, Some(125), "{}", out.stderr);
+    // A bad flag value is a usage error, as for every flag, named by clap.
+    assert_eq!(out.code, Some(2), "{}", out.stderr);
     assert!(
-        out.stderr.contains("--timeout: must be more than 0"),
+        out.stderr
+            .contains("'--timeout <DURATION>': must be more than 0"),
         "{}",
         out.stderr
     );

@@ -14,6 +14,41 @@ use qyvpack::manifest::{self, ManifestError};
 use crate::app::{self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, Wasm};
 use crate::verified::Verified;
 
+/// What a path given to `qyv run` is, judged by its bytes and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Input {
+    /// A file starting with the bundle magic.
+    Bundle,
+    /// A `.wasm` file.
+    Wasm,
+    /// A manifest, or the manifest found in a project directory.
+    Manifest(PathBuf),
+}
+
+impl Input {
+    /// Classifies `path`. A directory is a project: its manifest must be there.
+    pub fn of(path: &Path) -> Result<Input, ManifestError> {
+        if path.is_file() && starts_like_bundle(path) {
+            Ok(Input::Bundle)
+        } else if path.is_file() && path.extension().is_some_and(|e| e == "wasm") {
+            Ok(Input::Wasm)
+        } else if path.is_dir() {
+            manifest::find_in_dir(path).map(Input::Manifest)
+        } else {
+            Ok(Input::Manifest(path.to_path_buf()))
+        }
+    }
+}
+
+fn starts_like_bundle(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && bundle::is_bundle(&head)
+}
+
 /// An app opened and ready to run.
 pub struct Opened {
     pub prepared: Prepared,

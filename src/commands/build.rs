@@ -8,6 +8,7 @@ use qyvbuild::progress::Progress;
 use qyvbuild::toolchain::BuildError;
 
 use super::exit;
+use super::options::Verbosity;
 use crate::progress::Spinner;
 
 /// Build the project in a directory into a WASI P2 component.
@@ -35,16 +36,12 @@ pub struct Opts {
     /// Features to enable (cargo features for Rust); comma-separated or repeated.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
-    /// Print the time of each phase.
-    #[arg(short, long)]
-    verbose: bool,
-    /// Print nothing but errors.
-    #[arg(short, long)]
-    quiet: bool,
+    #[command(flatten)]
+    verbosity: Verbosity,
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let progress = Spinner::new(opts.verbose, opts.quiet);
+    let progress = Spinner::new(opts.verbosity.verbose, opts.verbosity.quiet);
     let options = BuildOptions {
         target: opts.target,
         profile: opts.profile,
@@ -63,7 +60,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             });
         }
     };
-    if !opts.quiet {
+    if !opts.verbosity.quiet {
         let how = match (built.adapter, built.up_to_date) {
             (_, true) => "up to date".to_string(),
             (None, false) if built.core_module.is_some() => {

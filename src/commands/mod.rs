@@ -10,6 +10,7 @@ pub mod doctor;
 pub mod inspect;
 pub mod keygen;
 pub mod new;
+pub mod options;
 pub mod pack;
 pub mod run;
 pub mod trust;

@@ -8,6 +8,7 @@ use qyvpack::bundle::{self, PackFile, PackInput};
 use qyvpack::{bounded, files, keys, manifest};
 
 use super::exit;
+use super::options::ProjectArg;
 
 /// Pack an app into one signed, zstd-compressed, reproducible .qyvbin: its manifest, its
 /// component (the manifest's entrypoint, built by `qyv build`), its models and assets.
@@ -18,8 +19,8 @@ use super::exit;
 /// sha256 on stdout.
 #[derive(Parser)]
 pub struct Opts {
-    /// A project directory or a .qyv manifest [default: .].
-    input: Option<PathBuf>,
+    #[command(flatten)]
+    project: ProjectArg,
     /// The bundle to write [default: target/qyv/NAME.qyvbin beside the manifest].
     #[arg(short, long)]
     output: Option<PathBuf>,
@@ -41,12 +42,7 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
-    let manifest_path = if input.is_dir() {
-        manifest::find_in_dir(&input)?
-    } else {
-        input
-    };
+    let manifest_path = opts.project.manifest()?;
     let loaded = match manifest::load(&manifest_path) {
         Ok(l) => l,
         Err(manifest::ManifestError::Invalid(d)) => {

@@ -5,14 +5,14 @@ use std::time::{Duration, Instant};
 
 use clap::Parser;
 use qyvbuild::progress::Progress;
-use qyvpack::keys::{PublicKey, TrustError, TrustPolicy};
-use qyvpack::manifest::{self, FsAccess, units};
-use runner::app::{Invocation, LimitFlags, Prepared};
-use runner::grants::Overrides;
-use runner::open::{self, OpenError};
+use qyvpack::keys::TrustError;
+use qyvpack::manifest::{self, units};
+use runner::app::{Invocation, Prepared};
+use runner::open::{self, Input, OpenError};
 use runner::run::{Outcome, RunError};
 
 use super::exit::{CANNOT_RUN, TIMED_OUT, TRAPPED};
+use super::options::{LimitArgs, SandboxArgs, TrustArgs, Verbosity};
 
 /// Run a component or core module under the permissions and limits of its manifest.
 ///
@@ -31,56 +31,17 @@ pub struct Opts {
     /// Arguments for the app (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
-    /// Grant no file system at all.
-    #[arg(long)]
-    no_fs: bool,
-    /// Make every mount read-only.
-    #[arg(long)]
-    read_only: bool,
-    /// Grant no network.
-    #[arg(long)]
-    no_net: bool,
-    /// Pass no host environment variables (the manifest's fixed `env` values stay).
-    #[arg(long)]
-    no_env: bool,
-    /// WIDEN what the manifest grants: `net` (any address), `fs=read` or `fs=write` (for
-    /// --dir), `env=NAME` (a host variable). Repeatable.
-    #[arg(long, value_name = "GRANT")]
-    grant: Vec<String>,
-    /// Mount a host directory, HOST or HOST::GUEST (default guest path: /HOST's name); needs
-    /// --grant fs=read|write.
-    #[arg(long, value_name = "HOST[::GUEST]")]
-    dir: Vec<String>,
-    /// Set a fixed environment variable for the app, KEY=VALUE. Repeatable.
-    #[arg(long = "env", value_name = "KEY=VALUE")]
-    env_vars: Vec<String>,
-    /// Memory limit, e.g. 256MiB (the tighter of this and limits.memory applies).
-    #[arg(long, value_name = "SIZE")]
-    memory: Option<String>,
-    /// Wall-clock limit, e.g. 30s (exit code 124 when it passes); more than 0.
-    #[arg(long, value_name = "DURATION")]
-    timeout: Option<String>,
-    /// Fuel limit (roughly, instructions).
-    #[arg(long, value_name = "N")]
-    fuel: Option<u64>,
+    #[command(flatten)]
+    sandbox: SandboxArgs,
+    #[command(flatten)]
+    limits: LimitArgs,
     /// Compile without the compile cache.
     #[arg(long)]
     no_cache: bool,
-    /// Run a bundle that nobody signed.
-    #[arg(long)]
-    allow_unsigned: bool,
-    /// Run a bundle signed by a key that is not in the trust store.
-    #[arg(long)]
-    allow_untrusted: bool,
-    /// Accept bundles signed by this public key (a .pub file) instead of the trust store.
-    #[arg(long, value_name = "PUB")]
-    key: Option<PathBuf>,
-    /// Print no banner.
-    #[arg(short, long)]
-    quiet: bool,
-    /// Print the time of each phase.
-    #[arg(short, long)]
-    verbose: bool,
+    #[command(flatten)]
+    trust: TrustArgs,
+    #[command(flatten)]
+    verbosity: Verbosity,
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
@@ -95,51 +56,27 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
 }
 
 fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
-    let overrides = overrides(opts)?;
-    let limits = LimitFlags {
-        memory: opts
-            .memory
-            .as_deref()
-            .map(|m| units::parse_size(m).map_err(|e| format!("--memory: {e}")))
-            .transpose()?,
-        timeout: opts
-            .timeout
-            .as_deref()
-            .map(|t| units::parse_timeout(t).map_err(|e| format!("--timeout: {e}")))
-            .transpose()?,
-        fuel: opts.fuel,
-    };
-    let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
-    let mut env = Vec::new();
-    for kv in &opts.env_vars {
-        let (k, v) = kv
-            .split_once('=')
-            .ok_or_else(|| format!("--env `{kv}` is not KEY=VALUE"))?;
-        env.push((k.to_string(), v.to_string()));
-    }
     let inv = Invocation {
         args: opts.args.clone(),
-        overrides,
-        limits,
-        env,
+        overrides: opts.sandbox.overrides(),
+        limits: opts.limits.flags(),
+        env: opts.sandbox.env.clone(),
         cache: !opts.no_cache,
     };
-
-    let opened = if input.is_file() && starts_like_bundle(&input) {
-        open::open_bundle(&input, &trust_policy(opts)?, &inv)
-    } else if is_wasm_file(&input) {
-        open::open_wasm(&input, &inv)
-    } else {
-        let manifest_path = if input.is_dir() {
-            manifest::find_in_dir(&input).map_err(|e| e.to_string())?
-        } else {
-            input.clone()
-        };
-        let dir = manifest_dir(&manifest_path);
-        if qyvbuild::build::detect(&dir, None).is_ok() {
-            build_first(&dir, opts)?;
+    let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
+    let opened = match Input::of(&input).map_err(|e| e.to_string())? {
+        Input::Bundle => {
+            let policy = opts.trust.policy().map_err(|e| e.to_string())?;
+            open::open_bundle(&input, &policy, &inv)
         }
-        open::open_manifest(&manifest_path, &inv)
+        Input::Wasm => open::open_wasm(&input, &inv),
+        Input::Manifest(manifest_path) => {
+            let dir = manifest_dir(&manifest_path);
+            if qyvbuild::build::detect(&dir, None).is_ok() {
+                build_first(&dir, opts.verbosity.verbose)?;
+            }
+            open::open_manifest(&manifest_path, &inv)
+        }
     }
     .map_err(|e| match e {
         OpenError::Trust { source, .. } => refusal(&input, &source),
@@ -158,12 +95,12 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     if prepared.scratch().is_some() && runner::scratch::has_live() {
         crate::interrupt::on_interrupt(runner::scratch::remove_live);
     }
-    if !opts.quiet {
+    if !opts.verbosity.quiet {
         banner(
             &prepared,
             &opened.file.display().to_string(),
             opened.language.as_deref(),
-            opts.verbose,
+            opts.verbosity.verbose,
         );
     }
     let setup = started.elapsed();
@@ -171,7 +108,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         RunError::Link(m) | RunError::NotRunnable(m) => m,
         e => e.to_string(),
     })?;
-    if opts.verbose {
+    if opts.verbosity.verbose {
         let mut line = format!("qyv: setup {}", ms(setup));
         for (phase, d) in &finished.phases {
             line.push_str(&format!(", {phase} {}", ms(*d)));
@@ -211,28 +148,6 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     })
 }
 
-fn starts_like_bundle(path: &Path) -> bool {
-    use std::io::Read;
-    let mut head = [0u8; 4];
-    std::fs::File::open(path)
-        .and_then(|mut f| f.read_exact(&mut head))
-        .is_ok()
-        && qyvpack::bundle::is_bundle(&head)
-}
-
-/// What `run` accepts of a bundle's signer, from `--key`, `--allow-unsigned` and
-/// `--allow-untrusted`.
-fn trust_policy(opts: &Opts) -> Result<TrustPolicy, String> {
-    Ok(TrustPolicy {
-        expected: match &opts.key {
-            Some(k) => Some(PublicKey::load(k).map_err(|e| e.to_string())?),
-            None => None,
-        },
-        allow_unsigned: opts.allow_unsigned,
-        allow_untrusted: opts.allow_untrusted,
-    })
-}
-
 /// A refused signer, with the flag or command that would accept it.
 fn refusal(path: &Path, e: &TrustError) -> String {
     let name = path.display();
@@ -253,10 +168,6 @@ fn ms(d: Duration) -> String {
     format!("{:.1} ms", d.as_secs_f64() * 1000.0)
 }
 
-fn is_wasm_file(p: &Path) -> bool {
-    p.is_file() && p.extension().is_some_and(|e| e == "wasm")
-}
-
 fn manifest_dir(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
@@ -265,52 +176,13 @@ fn manifest_dir(path: &Path) -> PathBuf {
 }
 
 /// Builds the project (a no-op when nothing changed), like `cargo run`.
-fn build_first(dir: &Path, opts: &Opts) -> Result<(), String> {
-    let progress = crate::progress::Spinner::captured(opts.verbose);
+fn build_first(dir: &Path, verbose: bool) -> Result<(), String> {
+    let progress = crate::progress::Spinner::captured(verbose);
     let built = qyvbuild::build::build(dir, &Default::default(), &progress);
     progress.finish();
     built
         .map(|_| ())
         .map_err(|e| format!("building {} failed: {e}", dir.display()))
-}
-
-fn overrides(opts: &Opts) -> Result<Overrides, String> {
-    let mut o = Overrides {
-        no_fs: opts.no_fs,
-        read_only: opts.read_only,
-        no_net: opts.no_net,
-        no_env: opts.no_env,
-        ..Default::default()
-    };
-    for g in &opts.grant {
-        match g.split_once('=') {
-            None if g == "net" => o.grant_net = true,
-            Some(("fs", "read" | "read-only")) => o.grant_fs = Some(FsAccess::Read),
-            Some(("fs", "write" | "read-write")) => o.grant_fs = Some(FsAccess::Write),
-            Some(("env", name)) if !name.is_empty() => o.grant_env.push(name.to_string()),
-            _ => {
-                return Err(format!(
-                    "--grant `{g}`: expected net, fs=read, fs=write or env=NAME"
-                ));
-            }
-        }
-    }
-    for d in &opts.dir {
-        let (host, guest) = match d.split_once("::") {
-            Some((h, g)) => (PathBuf::from(h), g.to_string()),
-            None => {
-                let host = PathBuf::from(d);
-                let name = host
-                    .canonicalize()
-                    .ok()
-                    .and_then(|c| c.file_name().map(|n| n.to_string_lossy().into_owned()))
-                    .unwrap_or_else(|| "dir".into());
-                (host, format!("/{name}"))
-            }
-        };
-        o.dirs.push((host, guest));
-    }
-    Ok(o)
 }
 
 /// Two lines on stderr: what runs, and what it may touch.

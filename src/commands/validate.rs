@@ -1,11 +1,12 @@
 //! `qyv validate`: check a `.qyv` manifest.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use clap::Parser;
 use qyvpack::manifest::{self, Diagnostic, ManifestError};
 
 use super::exit;
+use super::options::ProjectArg;
 
 /// Check a .qyv manifest: syntax, keys, types, values and the rules between them.
 ///
@@ -14,8 +15,8 @@ use super::exit;
 /// Exits 0 when valid (warnings allowed), 1 when invalid, 2 when the file cannot be read.
 #[derive(Parser)]
 pub struct Opts {
-    /// A .qyv file or a directory holding one.
-    path: Option<PathBuf>,
+    #[command(flatten)]
+    project: ProjectArg,
     /// Print a JSON object: {"file", "valid", "manifest" (when valid), "diagnostics":
     /// [{"severity", "message", "file", "line", "column", "hint"}]}.
     #[arg(long)]
@@ -23,14 +24,15 @@ pub struct Opts {
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
-    let path = opts.path.unwrap_or_else(|| PathBuf::from("."));
-    let file = if path.is_dir() {
-        match manifest::find_in_dir(&path) {
-            Ok(file) => file,
-            Err(err) => return Ok(io_failure(&path, &err.to_string(), opts.json)),
+    let file = match opts.project.manifest() {
+        Ok(file) => file,
+        Err(err) => {
+            return Ok(io_failure(
+                &opts.project.path(),
+                &err.to_string(),
+                opts.json,
+            ));
         }
-    } else {
-        path
     };
     match manifest::load(&file) {
         Ok(loaded) => {
