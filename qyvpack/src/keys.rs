@@ -417,12 +417,19 @@ mod tests {
         assert!(pk.fingerprint().starts_with("SHA256:"));
     }
 
-    #[test]
-    fn trust_store_adds_lists_and_removes() {
+    /// An empty trust store in a temporary directory.
+    fn temporary_store() -> (tempfile::TempDir, TrustStore) {
         let tmp = tempfile::tempdir().unwrap();
         let store = TrustStore {
             dir: tmp.path().join("trusted"),
         };
+        std::fs::create_dir_all(&store.dir).unwrap();
+        (tmp, store)
+    }
+
+    #[test]
+    fn trust_store_adds_lists_and_removes() {
+        let (_tmp, store) = temporary_store();
         let (_, a) = generate("alice").unwrap();
         let (_, b) = generate("bob").unwrap();
         assert!(store.add(&a).unwrap());
@@ -464,11 +471,7 @@ mod tests {
 
     #[test]
     fn adding_a_key_never_writes_through_a_link() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = TrustStore {
-            dir: tmp.path().join("trusted"),
-        };
-        std::fs::create_dir_all(&store.dir).unwrap();
+        let (tmp, store) = temporary_store();
         let (_, key) = generate("ci").unwrap();
         let elsewhere = tmp.path().join("elsewhere");
         std::os::unix::fs::symlink(&elsewhere, store.file_for(&key)).unwrap();
@@ -481,11 +484,7 @@ mod tests {
 
     #[test]
     fn small_order_keys_are_refused_when_read_trusted_or_found_in_the_store() {
-        let tmp = tempfile::tempdir().unwrap();
-        let store = TrustStore {
-            dir: tmp.path().join("trusted"),
-        };
-        std::fs::create_dir_all(&store.dir).unwrap();
+        let (_tmp, store) = temporary_store();
         for (i, bytes) in crate::signature::SMALL_ORDER_POINTS.iter().enumerate() {
             let weak = PublicKey {
                 bytes: *bytes,

@@ -242,6 +242,16 @@ mod tests {
         (r, start.elapsed())
     }
 
+    /// The error of a fetch that timed out on `which` (its `what`).
+    fn timed_out<T: std::fmt::Debug>(r: Result<T, FetchError>, which: &str) -> FetchError {
+        let e = r.unwrap_err();
+        assert!(
+            matches!(&e, FetchError::TimedOut { what, .. } if *what == which),
+            "{e}"
+        );
+        e
+    }
+
     #[test]
     fn a_server_that_never_answers_hits_the_read_timeout() {
         let url = server(|conn| {
@@ -249,17 +259,7 @@ mod tests {
             drop(conn);
         });
         let (r, took) = fetch(&url, small_limits());
-        let e = r.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                FetchError::TimedOut {
-                    what: "the read timeout",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        let e = timed_out(r, "the read timeout");
         assert!(
             e.to_string()
                 .contains("took longer than the read timeout (500ms)"),
@@ -280,17 +280,7 @@ mod tests {
             }
         });
         let (r, took) = fetch(&url, small_limits());
-        let e = r.unwrap_err();
-        assert!(
-            matches!(
-                e,
-                FetchError::TimedOut {
-                    what: "the deadline for all netfs files",
-                    ..
-                }
-            ),
-            "{e}"
-        );
+        timed_out(r, "the deadline for all netfs files");
         assert!(took < Duration::from_secs(5), "{took:?}");
     }
 

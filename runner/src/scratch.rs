@@ -423,27 +423,9 @@ mod holder {
             {
                 fail(ready);
             }
-            let secure = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
-            if libc::mount(
-                p.tmpfs.as_ptr(),
-                p.mount_point.as_ptr(),
-                p.tmpfs.as_ptr(),
-                secure,
-                p.outer_opts.as_ptr().cast(),
-            ) != 0
-            {
-                fail(ready);
-            }
-            if libc::mkdir(p.memfs.as_ptr(), 0o700) != 0 {
-                fail(ready);
-            }
-            if libc::mount(
-                p.tmpfs.as_ptr(),
-                p.memfs.as_ptr(),
-                p.tmpfs.as_ptr(),
-                secure,
-                p.memfs_opts.as_ptr().cast(),
-            ) != 0
+            if !mount_tmpfs(&p.tmpfs, &p.mount_point, &p.outer_opts)
+                || libc::mkdir(p.memfs.as_ptr(), 0o700) != 0
+                || !mount_tmpfs(&p.tmpfs, &p.memfs, &p.memfs_opts)
             {
                 fail(ready);
             }
@@ -461,6 +443,21 @@ mod holder {
             let bytes = (*libc::__errno_location()).to_ne_bytes();
             libc::write(ready, bytes.as_ptr().cast(), 4);
             libc::_exit(1)
+        }
+    }
+
+    /// Mounts a tmpfs (`tmpfs` is its source and type name) at `target` with `opts`, with no
+    /// set-id programs, devices or executables; true on success. A system call only.
+    unsafe fn mount_tmpfs(tmpfs: &CString, target: &CString, opts: &CString) -> bool {
+        let secure = libc::MS_NOSUID | libc::MS_NODEV | libc::MS_NOEXEC;
+        unsafe {
+            libc::mount(
+                tmpfs.as_ptr(),
+                target.as_ptr(),
+                tmpfs.as_ptr(),
+                secure,
+                opts.as_ptr().cast(),
+            ) == 0
         }
     }
 
