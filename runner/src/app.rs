@@ -8,8 +8,9 @@ use qyvpack::files::DeclaredFile;
 use qyvpack::manifest::{AppType, FsAccess, FsType, Manifest};
 
 use crate::grants::{DATA_DIR, Grants, MODELS_DIR, Mount, NetRules, Overrides};
+use crate::host::RunLimits;
 use crate::netfs::FetchLimits;
-use crate::run::{RunLimits, RunRequest};
+use crate::run::RunRequest;
 use crate::scratch::{self, Scratch};
 
 /// Why an app cannot be started as asked.

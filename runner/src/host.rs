@@ -4,12 +4,23 @@
 //! [`link_component`] (and [`link_module`] if it has a preview 1 form), linked only when the
 //! guest imports it.
 
+use std::time::Duration;
+
 use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Engine, Linker, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtxBuilder, WasiCtxView, WasiView};
 
-use crate::run::{RunError, RunLimits};
+/// Resource limits of one run, enforced by the host's store.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunLimits {
+    /// Linear memory, bytes (per memory, as wasmtime's store limits count).
+    pub memory: Option<u64>,
+    /// Wall clock.
+    pub timeout: Option<Duration>,
+    /// Fuel units.
+    pub fuel: Option<u64>,
+}
 
 /// What a store holds for its guest.
 pub struct Host {
@@ -45,7 +56,7 @@ impl Host {
 
     /// A store for this host with `limits` in force: the memory limiter, the timeout's epoch
     /// deadline and the fuel.
-    pub fn into_store(self, engine: &Engine, limits: &RunLimits) -> Result<Store<Host>, RunError> {
+    pub fn into_store(self, engine: &Engine, limits: &RunLimits) -> wasmtime::Result<Store<Host>> {
         let mut store = Store::new(engine, self);
         store.limiter(|h| &mut h.limits);
         if limits.timeout.is_some() {
@@ -54,9 +65,7 @@ impl Host {
             store.epoch_deadline_trap();
         }
         if let Some(fuel) = limits.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|e| RunError::Setup(format!("cannot set fuel: {e}")))?;
+            store.set_fuel(fuel)?;
         }
         Ok(store)
     }
@@ -64,13 +73,11 @@ impl Host {
 
 /// Links every capability a component may use. `exit-with-code` is stable in the WASI this
 /// host provides, so it is always linked.
-pub fn link_component(linker: &mut ComponentLinker<Host>) -> Result<(), RunError> {
+pub fn link_component(linker: &mut ComponentLinker<Host>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)
-        .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))
 }
 
 /// Links every capability a core module may use: WASI preview 1.
-pub fn link_module(linker: &mut Linker<Host>) -> Result<(), RunError> {
+pub fn link_module(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
     wasmtime_wasi::p1::add_to_linker_sync(linker, |h| &mut h.wasi)
-        .map_err(|e| RunError::Setup(format!("cannot link WASI: {e}")))
 }

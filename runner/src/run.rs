@@ -11,19 +11,8 @@ use wasmtime_wasi::I32Exit;
 use crate::cache;
 use crate::engine::{EngineOptions, engine};
 use crate::grants::Grants;
-use crate::host::{self, Host};
+use crate::host::{self, Host, RunLimits};
 use crate::imports;
-
-/// Resource limits of one run.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RunLimits {
-    /// Linear memory, bytes (per memory, as wasmtime's store limits count).
-    pub memory: Option<u64>,
-    /// Wall clock.
-    pub timeout: Option<Duration>,
-    /// Fuel units.
-    pub fuel: Option<u64>,
-}
 
 /// What to run and how.
 pub struct RunRequest {
@@ -153,7 +142,7 @@ fn execute(
     match code {
         Code::Component(component) => {
             let mut linker = ComponentLinker::<Host>::new(engine);
-            host::link_component(&mut linker)?;
+            host::link_component(&mut linker).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(|e| RunError::Link(imports::explain_component(&e.to_string())))?;
@@ -163,7 +152,9 @@ fn execute(
                         .into(),
                 )
             })?;
-            let mut store = host.into_store(engine, limits)?;
+            let mut store = host
+                .into_store(engine, limits)
+                .map_err(|e| RunError::Setup(format!("cannot set up the store: {e}")))?;
             let instantiated = started.elapsed();
             let result = match pre.instantiate(&mut store) {
                 Ok(command) => match command.wasi_cli_run().call_run(&mut store) {
@@ -185,11 +176,13 @@ fn execute(
                 ));
             }
             let mut linker = Linker::<Host>::new(engine);
-            host::link_module(&mut linker)?;
+            host::link_module(&mut linker).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&module)
                 .map_err(|e| RunError::Link(e.to_string()))?;
-            let mut store = host.into_store(engine, limits)?;
+            let mut store = host
+                .into_store(engine, limits)
+                .map_err(|e| RunError::Setup(format!("cannot set up the store: {e}")))?;
             let instantiated = started.elapsed();
             let result = pre
                 .instantiate(&mut store)
@@ -199,6 +192,10 @@ fn execute(
             Ok((result, instantiated))
         }
     }
+}
+
+fn cannot_link(e: wasmtime::Error) -> RunError {
+    RunError::Setup(format!("cannot link WASI: {e}"))
 }
 
 /// How long a guest may take to come back after the timeout bumped the epoch. Wasm code
