@@ -120,7 +120,7 @@ fn expand_resolved(dir: &Path, patterns: &[String]) -> Result<Vec<(PathBuf, Path
     let root = project::canonical_root(dir)?;
     let mut out = Vec::new();
     for pattern in patterns {
-        if let Err(reason) = crate::manifest::check_relative_inside(pattern) {
+        if let Err(reason) = project::check_relative_inside(pattern) {
             return Err(FilesError::Pattern {
                 pattern: pattern.clone(),
                 reason,

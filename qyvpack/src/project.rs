@@ -210,10 +210,52 @@ fn opened_inside(file: &File, root: &Path) -> bool {
     true
 }
 
+/// A path that is relative and, read lexically, never leaves its base directory.
+pub fn check_relative_inside(path: &str) -> Result<(), String> {
+    if path.trim().is_empty() {
+        return Err("is empty".into());
+    }
+    let p = Path::new(path);
+    if p.is_absolute() || path.starts_with('~') {
+        return Err(format!(
+            "`{path}` is absolute; it must be relative to the manifest"
+        ));
+    }
+    let mut depth: i32 = 0;
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                depth -= 1;
+                if depth < 0 {
+                    return Err(format!("`{path}` leaves the project directory"));
+                }
+            }
+            Component::Normal(_) => depth += 1,
+            Component::CurDir => {}
+            Component::RootDir | Component::Prefix(_) => {
+                return Err(format!(
+                    "`{path}` is absolute; it must be relative to the manifest"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 #[cfg(all(test, target_os = "linux"))]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    #[test]
+    fn relative_paths() {
+        assert!(check_relative_inside("hello.wasm").is_ok());
+        assert!(check_relative_inside("target/../out/a.wasm").is_ok());
+        assert!(check_relative_inside("../a.wasm").is_err());
+        assert!(check_relative_inside("a/../../b").is_err());
+        assert!(check_relative_inside("/etc/passwd").is_err());
+        assert!(check_relative_inside("").is_err());
+    }
 
     fn project() -> (tempfile::TempDir, PathBuf, PathBuf) {
         let tmp = tempfile::tempdir().unwrap();

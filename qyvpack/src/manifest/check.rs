@@ -1,12 +1,13 @@
 //! Semantic checks of a converted manifest: rules that span keys, and warnings about grants
 //! that cannot be honoured. File-system checks (does the entrypoint exist?) are in `load`.
 
-use std::path::{Component, Path};
+use std::path::Path;
 
 use super::convert::Spans;
 use super::diagnostic::{Diagnostic, Severity};
 use super::types::*;
 use super::yaml::Pos;
+use crate::project::check_relative_inside;
 
 /// Checks `m`; `spans` says where each key's value is in `src`.
 pub fn check(m: &Manifest, spans: &Spans, file: &Path, src: &str) -> Vec<Diagnostic> {
@@ -188,38 +189,6 @@ pub fn valid_name(name: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// A path that is relative and, read lexically, never leaves its base directory.
-pub fn check_relative_inside(path: &str) -> Result<(), String> {
-    if path.trim().is_empty() {
-        return Err("is empty".into());
-    }
-    let p = Path::new(path);
-    if p.is_absolute() || path.starts_with('~') {
-        return Err(format!(
-            "`{path}` is absolute; it must be relative to the manifest"
-        ));
-    }
-    let mut depth: i32 = 0;
-    for c in p.components() {
-        match c {
-            Component::ParentDir => {
-                depth -= 1;
-                if depth < 0 {
-                    return Err(format!("`{path}` leaves the project directory"));
-                }
-            }
-            Component::Normal(_) => depth += 1,
-            Component::CurDir => {}
-            Component::RootDir | Component::Prefix(_) => {
-                return Err(format!(
-                    "`{path}` is absolute; it must be relative to the manifest"
-                ));
-            }
-        }
-    }
-    Ok(())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,15 +201,5 @@ mod tests {
         assert!(!valid_name("my_app"));
         assert!(!valid_name(""));
         assert!(!valid_name("-x"));
-    }
-
-    #[test]
-    fn relative_paths() {
-        assert!(check_relative_inside("hello.wasm").is_ok());
-        assert!(check_relative_inside("target/../out/a.wasm").is_ok());
-        assert!(check_relative_inside("../a.wasm").is_err());
-        assert!(check_relative_inside("a/../../b").is_err());
-        assert!(check_relative_inside("/etc/passwd").is_err());
-        assert!(check_relative_inside("").is_err());
     }
 }

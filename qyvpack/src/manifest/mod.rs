@@ -18,7 +18,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-pub use check::{check_relative_inside, valid_name};
+pub use check::valid_name;
 pub use diagnostic::{Diagnostic, Severity};
 pub use net::{Host, NetPattern, NetPatternError};
 pub use types::*;
