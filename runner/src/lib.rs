@@ -10,7 +10,6 @@
 
 pub mod grants;
 pub mod inspect;
-pub mod memo;
 
 #[cfg(feature = "run")]
 pub mod app;

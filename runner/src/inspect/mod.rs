@@ -12,7 +12,7 @@ use std::path::Path;
 
 use wasmparser::{Chunk, Encoding, Parser, Payload, WasmFeatures};
 
-use crate::memo::{Memo, MemoKind};
+use qyvpack::memo::{Memo, MemoKind};
 
 pub use render::render_human;
 pub use report::*;
@@ -50,7 +50,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
 }
 
 /// Inspects the wasm file at `path` (whose content is `bytes`), reusing the validation
-/// remembered for this very file (see [`crate::memo`]): validating every function body of a
+/// remembered for this very file (see [`qyvpack::memo`]): validating every function body of a
 /// large component is most of an inspection's time.
 pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
     let memo = Memo::new(MemoKind::Inspect);
