@@ -8,9 +8,9 @@ use wasmparser::{
     ValType,
 };
 
-use super::InspectError;
 use super::report::*;
 use super::sections::SectionStats;
+use crate::error::InspectError;
 
 /// What a core module holds.
 pub struct CoreFacts {
