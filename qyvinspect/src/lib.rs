@@ -5,6 +5,7 @@
 // A library reports through its caller (typed errors, reports); only the CLI prints.
 #![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
 
+pub mod adapter;
 mod code;
 mod component;
 mod core;
