@@ -5,9 +5,9 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(report) = runner::inspect::inspect(data) {
-        let _ = runner::inspect::render_human("fuzz.wasm", &report, false);
+    if let Ok(report) = qyvinspect::inspect(data) {
+        let _ = qyvinspect::render_human("fuzz.wasm", &report, false);
         serde_json::to_string(&report).expect("a report serializes");
     }
-    let _ = runner::inspect::wit_text(data);
+    let _ = qyvinspect::wit_text(data);
 });

@@ -34,8 +34,8 @@ pub struct Built {
     pub output: PathBuf,
     /// The target the compiler used.
     pub target: String,
-    /// The adapter applied (None: the compiler already produced a component, or the language
-    /// keeps its core module, see `core_module`).
+    /// The adapter applied (None: the compiler already produced a component, the language
+    /// keeps its core module, see `core_module`, or the module needed no adapter).
     pub adapter: Option<AdapterKind>,
     /// The output is a preview1 core module on purpose (with the reason).
     pub core_module: Option<&'static str>,

@@ -2,72 +2,31 @@
 //! preview1 adapters from `wasi-preview1-component-adapter-provider`, pinned to the same
 //! version as the wasmtime that runs it.
 //!
-//! The adapter chosen follows the module's shape: `_start` → the command adapter,
-//! `_initialize` or only function exports → the reactor adapter. A component passes through
+//! The adapter chosen follows the module's shape, by the rule in [`qyvinspect::adapter`] that
+//! `qyv inspect` reports too: `_start` → the command adapter, other preview1 imports → the
+//! reactor adapter, otherwise none (wit-component would drop it). A component passes through
 //! unchanged. The output carries a `qyv-adapter` custom section that names the adapter and
 //! its version (`qyv inspect` shows it).
-
-use std::fmt;
 
 use wasi_preview1_component_adapter_provider::{
     WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
     WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
 };
-use wasmparser::{Encoding, ExternalKind, Parser, Payload, TypeRef};
+use wasmparser::{Encoding, Parser, Payload};
 
 /// Version of the bundled preview1 adapters: wasmtime's (see [`qyvpack::versions`]).
 pub use qyvpack::versions::WASMTIME as ADAPTER_VERSION;
 
 use qyvpack::versions::ADAPTER_SECTION;
 
-/// Which preview1 adapter a core module needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AdapterKind {
-    /// For modules that export `_start` (programs with a `main`).
-    Command,
-    /// For modules that export `_initialize` or only functions (libraries).
-    Reactor,
-}
+pub use qyvinspect::adapter::{AdapterKind, ModuleShape};
 
-impl AdapterKind {
-    /// The adapter's bytes.
-    pub fn bytes(self) -> &'static [u8] {
-        match self {
-            AdapterKind::Command => WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
-            AdapterKind::Reactor => WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
-        }
+/// The bytes of an adapter, pinned to the wasmtime that runs its components.
+pub fn adapter_bytes(adapter: AdapterKind) -> &'static [u8] {
+    match adapter {
+        AdapterKind::Command => WASI_SNAPSHOT_PREVIEW1_COMMAND_ADAPTER,
+        AdapterKind::Reactor => WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER,
     }
-
-    /// `command` or `reactor`.
-    pub fn name(self) -> &'static str {
-        match self {
-            AdapterKind::Command => "command",
-            AdapterKind::Reactor => "reactor",
-        }
-    }
-}
-
-impl fmt::Display for AdapterKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.name())
-    }
-}
-
-/// What a core module looks like from the adapter's point of view.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ModuleShape {
-    /// It imports from `wasi_snapshot_preview1`.
-    pub imports_preview1: bool,
-    /// It exports `_start`.
-    pub exports_start: bool,
-    /// It exports `_initialize`.
-    pub exports_initialize: bool,
-    /// Names of the functions it exports.
-    pub function_exports: Vec<String>,
-    /// It carries `component-type` metadata (wit-bindgen), so its exports can be lifted.
-    pub has_component_type: bool,
-    /// It exports `cabi_realloc`, which the adapter uses for its state instead of `memory.grow`.
-    pub exports_cabi_realloc: bool,
 }
 
 /// Why a file could not be turned into a component.
@@ -85,10 +44,13 @@ pub enum AdaptError {
     )]
     NothingToAdapt,
     /// wit-component refused the module.
-    #[error("componentization with the preview1 {adapter} adapter failed: {reason}")]
+    #[error(
+        "componentization{} failed: {reason}",
+        adapter.map(|a| format!(" with the preview1 {a} adapter")).unwrap_or_default()
+    )]
     Encode {
-        /// The adapter that was tried.
-        adapter: AdapterKind,
+        /// The adapter that was tried, if the module needed one.
+        adapter: Option<AdapterKind>,
         /// wit-component's explanation, with its context chain.
         reason: String,
     },
@@ -99,55 +61,21 @@ pub enum AdaptError {
 pub struct Componentized {
     /// The component's bytes.
     pub bytes: Vec<u8>,
-    /// The adapter applied, or `None` when the input already was a component.
+    /// The adapter applied, or `None` when the input already was a component or is a module
+    /// that needs none (see [`qyvinspect::adapter`]).
     pub adapter: Option<AdapterKind>,
 }
 
 /// Reads what matters for adaptation from a core module.
 pub fn module_shape(module: &[u8]) -> Result<ModuleShape, AdaptError> {
-    let mut shape = ModuleShape::default();
-    for payload in Parser::new(0).parse_all(module) {
-        match payload.map_err(|e| AdaptError::NotWasm(e.to_string()))? {
-            Payload::ImportSection(reader) => {
-                for import in reader.into_imports() {
-                    let import = import.map_err(|e| AdaptError::NotWasm(e.to_string()))?;
-                    if import.module == WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME
-                        && matches!(import.ty, TypeRef::Func(_) | TypeRef::FuncExact(_))
-                    {
-                        shape.imports_preview1 = true;
-                    }
-                }
-            }
-            Payload::ExportSection(reader) => {
-                for export in reader {
-                    let export = export.map_err(|e| AdaptError::NotWasm(e.to_string()))?;
-                    if export.kind != ExternalKind::Func {
-                        continue;
-                    }
-                    match export.name {
-                        "_start" => shape.exports_start = true,
-                        "_initialize" => shape.exports_initialize = true,
-                        "cabi_realloc" => shape.exports_cabi_realloc = true,
-                        _ => {}
-                    }
-                    shape.function_exports.push(export.name.to_string());
-                }
-            }
-            Payload::CustomSection(section) if section.name().starts_with("component-type") => {
-                shape.has_component_type = true;
-            }
-            _ => {}
-        }
-    }
-    Ok(shape)
+    ModuleShape::read(module).map_err(|e| AdaptError::NotWasm(e.to_string()))
 }
 
-/// The adapter a module of this shape needs, or why none applies.
-pub fn adapter_for(shape: &ModuleShape) -> Result<AdapterKind, AdaptError> {
-    if shape.exports_start {
-        Ok(AdapterKind::Command)
-    } else if shape.exports_initialize || shape.imports_preview1 || shape.has_component_type {
-        Ok(AdapterKind::Reactor)
+/// The adapter a module of this shape needs (qyvinspect's rule, which `qyv inspect` reports
+/// too), `None` when it needs none, or why no component can be made from it.
+pub fn adapter_for(shape: &ModuleShape) -> Result<Option<AdapterKind>, AdaptError> {
+    if shape.can_become_component() {
+        Ok(shape.adapter())
     } else {
         Err(AdaptError::NothingToAdapt)
     }
@@ -179,8 +107,9 @@ pub fn componentize(bytes: &[u8]) -> Result<Componentized, AdaptError> {
         let mut encoder = wit_component::ComponentEncoder::default()
             .validate(true)
             .module(bytes)?;
-        if shape.imports_preview1 {
-            encoder = encoder.adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter.bytes())?;
+        if let Some(adapter) = adapter {
+            encoder =
+                encoder.adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter_bytes(adapter))?;
         }
         encoder.encode()
     };
@@ -188,10 +117,12 @@ pub fn componentize(bytes: &[u8]) -> Result<Componentized, AdaptError> {
         adapter,
         reason: format!("{e:#}"),
     })?;
-    append_adapter_section(&mut component, adapter);
+    if let Some(adapter) = adapter {
+        append_adapter_section(&mut component, adapter);
+    }
     Ok(Componentized {
         bytes: component,
-        adapter: Some(adapter),
+        adapter,
     })
 }
 
@@ -305,6 +236,97 @@ mod tests {
             Err(AdaptError::NotWasm(_))
         ));
         assert!(matches!(componentize(b""), Err(AdaptError::NotWasm(_))));
+    }
+
+    /// `module` (text) with wit-bindgen's metadata for `export f: func() -> u32`.
+    fn with_component_type(module: &str) -> Vec<u8> {
+        let mut module = wat::parse_str(module).unwrap();
+        let mut resolve = wit_parser::Resolve::default();
+        let package = resolve
+            .push_str(
+                "lib.wit",
+                "package t:lib; world lib { export f: func() -> u32; }",
+            )
+            .unwrap();
+        let world = resolve.select_world(&[package], Some("lib")).unwrap();
+        wit_component::embed_component_metadata(
+            &mut module,
+            &resolve,
+            world,
+            wit_component::StringEncoding::UTF8,
+        )
+        .unwrap();
+        module
+    }
+
+    const LIBRARY: &str = r#"(module
+        (memory (export "memory") 1)
+        (func (export "f") (result i32) i32.const 1)
+        (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))"#;
+
+    fn core_modules(component: &[u8]) -> usize {
+        Parser::new(0)
+            .parse_all(component)
+            .filter(|p| matches!(p, Ok(Payload::ModuleSection { .. })))
+            .count()
+    }
+
+    #[test]
+    fn a_component_type_module_without_preview1_imports_gets_no_adapter() {
+        // This used to be recorded as adapted with the reactor adapter, which the encoder had
+        // left out; `qyv inspect` said no adapter was needed.
+        let out = componentize(&with_component_type(LIBRARY)).unwrap();
+        assert_eq!(out.adapter, None);
+        assert_eq!(adapter_section(&out.bytes), None);
+        validate_component(&out.bytes);
+        assert_eq!(core_modules(&out.bytes), 1, "the module alone, no adapter");
+    }
+
+    /// Whether the encoder keeps `adapter` when offered it for `module` (it names the
+    /// adapter's core module `wit-component:adapter:<name>` in the component).
+    fn encoder_keeps(module: &[u8], adapter: AdapterKind) -> bool {
+        let component = wit_component::ComponentEncoder::default()
+            .module(module)
+            .unwrap()
+            .adapter(WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME, adapter_bytes(adapter))
+            .unwrap()
+            .encode()
+            .unwrap();
+        let name = format!("wit-component:adapter:{WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME}");
+        component.windows(name.len()).any(|w| w == name.as_bytes())
+    }
+
+    #[test]
+    fn the_rule_picks_the_adapter_the_encoder_keeps() {
+        let preview1 = r#"(module (import "wasi_snapshot_preview1" "random_get"
+            (func (param i32 i32) (result i32)))"#;
+        let modules = [
+            wat::parse_str(COMMAND).unwrap(),
+            wat::parse_str(REACTOR).unwrap(),
+            wat::parse_str(r#"(module (memory (export "memory") 1) (func (export "_start")))"#)
+                .unwrap(),
+            wat::parse_str(
+                r#"(module (memory (export "memory") 1) (func (export "_initialize")))"#,
+            )
+            .unwrap(),
+            with_component_type(LIBRARY),
+            with_component_type(&LIBRARY.replacen("(module", preview1, 1)),
+        ];
+        for module in &modules {
+            let shape = module_shape(module).unwrap();
+            match shape.adapter() {
+                Some(adapter) => assert!(encoder_keeps(module, adapter), "{shape:?}"),
+                None => assert!(!encoder_keeps(module, AdapterKind::Reactor), "{shape:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn the_adapter_name_is_the_preview1_import_module() {
+        assert_eq!(
+            WASI_SNAPSHOT_PREVIEW1_ADAPTER_NAME,
+            qyvinspect::adapter::PREVIEW1
+        );
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod dirs;
 pub mod files;
 pub mod keys;
 pub mod manifest;
+pub mod memo;
 pub mod output;
 pub mod project;
 pub mod signature;

@@ -10,8 +10,8 @@ use wasmtime::Engine;
 
 use qyvpack::output::{Access, write_atomically};
 
-use crate::memo::{Memo, MemoKind};
 use qyvpack::dirs::{CacheArea, cache_dir};
+use qyvpack::memo::{Memo, MemoKind};
 
 /// The directory of compiled artifacts.
 pub fn compiled_dir() -> Option<PathBuf> {
@@ -21,7 +21,7 @@ pub fn compiled_dir() -> Option<PathBuf> {
 pub use qyvpack::digest::content_digest;
 
 /// The content digest of a file's `bytes`, remembered against the file's identity (see
-/// [`crate::memo`]), so a warm run of a large component does not hash it again.
+/// [`qyvpack::memo`]), so a warm run of a large component does not hash it again.
 pub fn file_digest(path: &Path, bytes: &[u8]) -> String {
     file_digest_in(Memo::new(MemoKind::Digest), path, bytes)
 }

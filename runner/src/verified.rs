@@ -2,7 +2,7 @@
 //! and decompress the same, unchanged file again.
 //!
 //! After a full verification, qyv records against the bundle file's identity (see
-//! [`crate::memo`]) the digest of its signed index and its manifest, and keeps the verified
+//! [`qyvpack::memo`]) the digest of its signed index and its manifest, and keeps the verified
 //! component under the cache directory by its content digest, with a checksum. Next time, the
 //! header and index frame are read again and the signature checked again; the archive is not
 //! read when the file's identity and its index's digest still match the record, the manifest
@@ -16,9 +16,9 @@ use std::path::{Path, PathBuf};
 use qyvpack::bundle::{Bundle, Index, SignedIndex};
 use qyvpack::digest::content_digest;
 use qyvpack::dirs::CacheArea;
+use qyvpack::memo::{Memo, MemoKind};
 
 use crate::cache::Entry;
-use crate::memo::{Memo, MemoKind};
 
 /// The records and the kept components.
 pub struct Verified {

@@ -51,7 +51,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         bytes
     };
     if opts.wit {
-        return Ok(match runner::inspect::wit_text(bytes) {
+        return Ok(match qyvinspect::wit_text(bytes) {
             Ok(wit) => {
                 print!("{wit}");
                 exit::OK
@@ -63,9 +63,9 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         });
     }
     let report = if bundle_info.is_some() {
-        runner::inspect::inspect(bytes)
+        qyvinspect::inspect(bytes)
     } else {
-        runner::inspect::inspect_file(&opts.file, bytes)
+        qyvinspect::inspect_file(&opts.file, bytes)
     };
     let report = match report {
         Ok(report) => report,
@@ -89,7 +89,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             Some(b) => format!("{name}!{}", b.index.component),
             None => name,
         };
-        print!("{}", runner::inspect::render_human(&shown, &report, color));
+        print!("{}", qyvinspect::render_human(&shown, &report, color));
     }
     Ok(exit::OK)
 }

@@ -1,9 +1,15 @@
 //! Inspection of wasm files: what a core module or component imports and exports, which
-//! WASI world it fits, what made it, and how its bytes are spent. Needs no wasmtime.
+//! WASI world it fits, what made it, and how its bytes are spent. Needs no wasmtime, so the
+//! fuzz targets build it alone.
 
+// A library reports through its caller (typed errors, reports); only the CLI prints.
+#![deny(clippy::print_stdout, clippy::print_stderr, clippy::exit)]
+
+pub mod adapter;
 mod code;
 mod component;
 mod core;
+mod error;
 mod render;
 mod report;
 mod sections;
@@ -12,30 +18,11 @@ use std::path::Path;
 
 use wasmparser::{Chunk, Encoding, Parser, Payload, WasmFeatures};
 
-use crate::memo::{Memo, MemoKind};
+use qyvpack::memo::{Memo, MemoKind};
 
+pub use error::InspectError;
 pub use render::render_human;
 pub use report::*;
-
-/// Why a file could not be inspected.
-#[derive(Debug, thiserror::Error)]
-pub enum InspectError {
-    /// Not wasm at all (wrong magic), or structurally broken (truncated, corrupt).
-    #[error("{message}{}", offset.map(|o| format!(" (at byte offset {o})")).unwrap_or_default())]
-    Malformed {
-        message: String,
-        offset: Option<usize>,
-    },
-}
-
-impl InspectError {
-    fn malformed(e: wasmparser::BinaryReaderError) -> Self {
-        InspectError::Malformed {
-            message: e.message().to_string(),
-            offset: Some(e.offset()),
-        }
-    }
-}
 
 /// The wasm features the validator accepts: what the runner's engine enables (GC, function
 /// references, exception handling, SIMD, threads, tail calls, memory64, multi-memory, the
@@ -50,7 +37,7 @@ pub fn inspect(bytes: &[u8]) -> Result<Report, InspectError> {
 }
 
 /// Inspects the wasm file at `path` (whose content is `bytes`), reusing the validation
-/// remembered for this very file (see [`crate::memo`]): validating every function body of a
+/// remembered for this very file (see [`qyvpack::memo`]): validating every function body of a
 /// large component is most of an inspection's time.
 pub fn inspect_file(path: &Path, bytes: &[u8]) -> Result<Report, InspectError> {
     let memo = Memo::new(MemoKind::Inspect);
@@ -94,7 +81,7 @@ struct Checked {
 
 fn checked_tag() -> String {
     format!(
-        "runner {} features {:x}",
+        "qyvinspect {} features {:x}",
         env!("CARGO_PKG_VERSION"),
         validation_features().bits()
     )

@@ -5,9 +5,10 @@ use wasmparser::{Chunk, Parser, Payload};
 use wit_component::DecodedWasm;
 use wit_parser::{Resolve, WorldItem, WorldKey};
 
+use super::core;
 use super::report::{NestedModule, WorldItem as ReportItem};
 use super::sections::SectionStats;
-use super::{InspectError, core};
+use crate::error::InspectError;
 
 /// How deep components may nest. Real ones nest a few levels; each level is a recursive
 /// call here, and a hostile file nested thousands deep would overflow the stack.

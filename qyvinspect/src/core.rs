@@ -8,9 +8,10 @@ use wasmparser::{
     ValType,
 };
 
-use super::InspectError;
 use super::report::*;
 use super::sections::SectionStats;
+use crate::adapter::{ModuleShape, PREVIEW1, is_component_type};
+use crate::error::InspectError;
 
 /// What a core module holds.
 pub struct CoreFacts {
@@ -177,18 +178,23 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
 
     let preview1_imports = imports
         .iter()
-        .filter(|i| i.module == "wasi_snapshot_preview1" && i.kind == "func")
+        .filter(|i| i.module == PREVIEW1 && i.kind == "func")
         .count();
-    let exports_fn = |n: &str| exports.iter().any(|e| e.name == n && e.kind == "func");
-    let has_functions = exports.iter().any(|e| e.kind == "func");
-    let (shape, adapter) = if exports_fn("_start") {
-        ("command", Some("command"))
-    } else if exports_fn("_initialize") || (preview1_imports > 0 && has_functions) {
-        ("reactor", Some("reactor"))
-    } else if preview1_imports > 0 {
-        ("none", Some("reactor"))
+    let mut adaptable = ModuleShape {
+        imports_preview1: preview1_imports > 0,
+        has_component_type: stats.custom.iter().any(|c| is_component_type(&c.name)),
+        ..ModuleShape::default()
+    };
+    for e in exports.iter().filter(|e| e.kind == "func") {
+        adaptable.add_function_export(&e.name);
+    }
+    let has_functions = !adaptable.function_exports.is_empty();
+    let shape = if adaptable.exports_start {
+        "command"
+    } else if adaptable.exports_initialize || (preview1_imports > 0 && has_functions) {
+        "reactor"
     } else {
-        ("none", None)
+        "none"
     };
     let _ = func_types;
 
@@ -203,7 +209,7 @@ pub fn analyze(bytes: &[u8], offset: usize) -> Result<CoreFacts, InspectError> {
             wasi: WasiShape {
                 preview1_imports,
                 shape: shape.into(),
-                adapter_needed: adapter.map(String::from),
+                adapter_needed: adaptable.adapter().map(|a| a.name().to_string()),
             },
             proposals: proposal_names(proposals),
         },

@@ -125,7 +125,8 @@ pub fn render_human(name: &str, report: &Report, color: bool) -> String {
     if let Some(m) = &report.module {
         let wasi = match (m.wasi.shape.as_str(), &m.wasi.adapter_needed) {
             ("command", _) => "preview1 command (exports _start): needs the command adapter".to_string(),
-            ("reactor", _) => "preview1 reactor (exports _initialize or only functions): needs the reactor adapter".to_string(),
+            ("reactor", Some(_)) => "preview1 reactor (exports _initialize or only functions): needs the reactor adapter".to_string(),
+            ("reactor", None) => "exports _initialize without preview1 imports: needs no adapter".to_string(),
             (_, Some(a)) => format!("imports preview1 without an entry point: would need the {a} adapter"),
             _ => "no WASI preview1 imports and no _start/_initialize: no adapter applies".to_string(),
         };

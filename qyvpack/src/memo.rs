@@ -5,8 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use qyvpack::dirs::{CacheArea, cache_dir};
-use qyvpack::output::{Access, write_atomically};
+use crate::dirs::{CacheArea, cache_dir};
+use crate::output::{Access, write_atomically};
 
 /// What is remembered: each kind has its own area of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,7 +15,7 @@ pub enum MemoKind {
     Digest,
     /// `qyv inspect`'s validation of a file.
     Inspect,
-    /// A bundle verified in full (see [`crate::verified`]).
+    /// A bundle verified in full (runner's `verified` module).
     Bundle,
 }
 
@@ -78,7 +78,7 @@ impl Memo {
 
     fn record(&self, path: &Path) -> Option<PathBuf> {
         let canonical = path.canonicalize().ok()?;
-        let name = qyvpack::digest::sha256_hex(canonical.as_os_str().as_encoded_bytes());
+        let name = crate::digest::sha256_hex(canonical.as_os_str().as_encoded_bytes());
         Some(self.dir.join(name))
     }
 }

@@ -130,7 +130,8 @@ pub struct WasiShape {
     /// `command` (exports `_start`), `reactor` (exports `_initialize` or only functions), or
     /// `none`.
     pub shape: String,
-    /// The preview1 adapter that would make it a P2 component: `command`, `reactor`, or none.
+    /// The preview1 adapter that would make it a P2 component: `command`, `reactor`, or none
+    /// (the rule is [`crate::adapter`]'s).
     pub adapter_needed: Option<String>,
 }
 
