@@ -11,8 +11,9 @@ use super::exit;
 /// Turn a WASI preview1 core module into a WASI P2 component.
 ///
 /// Picks the preview1 adapter from the module's shape: the command adapter when it exports
-/// `_start`, the reactor adapter when it exports `_initialize` or only functions. A component
-/// is copied unchanged. The adapter and its version are recorded in a `qyv-adapter` custom
+/// `_start`, else the reactor adapter when it imports preview1, else none (a module with
+/// component-type metadata and no preview1 imports is wrapped as it is). A component is
+/// copied unchanged. The adapter and its version are recorded in a `qyv-adapter` custom
 /// section that `qyv inspect` shows.
 #[derive(Parser)]
 pub struct Opts {
@@ -38,6 +39,12 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     qyvpack::output::write_atomically(&output, &adapted.bytes, qyvpack::output::Access::Shared)
         .with_context(|| format!("cannot write {}", output.display()))?;
     match adapted.adapter {
+        None if matches!(componentize::is_component(&bytes), Ok(false)) => eprintln!(
+            "wrapped {} as a component (it imports no preview1, so it needs no adapter) -> {} ({} bytes)",
+            opts.input.display(),
+            output.display(),
+            adapted.bytes.len()
+        ),
         None => eprintln!(
             "{} is already a component; copied unchanged to {}",
             opts.input.display(),
