@@ -235,46 +235,6 @@ fn adapt_turns_command_and_reactor_modules_into_components() {
     let out = qyv().arg("adapt").arg(&plain).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", text(&out));
     assert!(text(&out).contains("no adapter applies"), "{}", text(&out));
-
-    // A wit-bindgen library that imports no preview1: wrapped without an adapter, and said so.
-    let library = tmp.path().join("library.wasm");
-    std::fs::write(&library, library_with_component_type()).unwrap();
-    let out = qyv().arg("adapt").arg(&library).output().unwrap();
-    assert!(out.status.success(), "{}", text(&out));
-    assert!(text(&out).contains("needs no adapter"), "{}", text(&out));
-    assert!(
-        !text(&out).contains("already a component"),
-        "{}",
-        text(&out)
-    );
-    assert!(is_component(&tmp.path().join("library.component.wasm")));
-}
-
-/// A core module exporting `f` with the component-type metadata wit-bindgen embeds.
-fn library_with_component_type() -> Vec<u8> {
-    let mut module = wat::parse_str(
-        r#"(module
-            (memory (export "memory") 1)
-            (func (export "f") (result i32) i32.const 1)
-            (func (export "cabi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0))"#,
-    )
-    .unwrap();
-    let mut resolve = wit_parser::Resolve::default();
-    let package = resolve
-        .push_str(
-            "lib.wit",
-            "package t:lib; world lib { export f: func() -> u32; }",
-        )
-        .unwrap();
-    let world = resolve.select_world(&[package], Some("lib")).unwrap();
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .unwrap();
-    module
 }
 
 #[test]

@@ -161,6 +161,7 @@ pub fn build(
                 componentize::Componentized {
                     bytes: core,
                     adapter: None,
+                    unchanged: true,
                 }
             } else {
                 let core = match toolchain.driver().producers_name() {
@@ -171,6 +172,7 @@ pub fn build(
                     Some(_) => componentize::Componentized {
                         bytes: core,
                         adapter: None,
+                        unchanged: true,
                     },
                     None => componentize::componentize(&core)?,
                 }

@@ -64,6 +64,8 @@ pub struct Componentized {
     /// The adapter applied, or `None` when the input already was a component or is a module
     /// that needs none (see [`qyvinspect::adapter`]).
     pub adapter: Option<AdapterKind>,
+    /// The input was a component and passes through unchanged.
+    pub unchanged: bool,
 }
 
 /// Reads what matters for adaptation from a core module.
@@ -99,6 +101,7 @@ pub fn componentize(bytes: &[u8]) -> Result<Componentized, AdaptError> {
         return Ok(Componentized {
             bytes: bytes.to_vec(),
             adapter: None,
+            unchanged: true,
         });
     }
     let shape = module_shape(bytes)?;
@@ -123,6 +126,7 @@ pub fn componentize(bytes: &[u8]) -> Result<Componentized, AdaptError> {
     Ok(Componentized {
         bytes: component,
         adapter,
+        unchanged: false,
     })
 }
 
@@ -218,6 +222,7 @@ mod tests {
         let component = componentize(&module).unwrap().bytes;
         let again = componentize(&component).unwrap();
         assert_eq!(again.adapter, None);
+        assert!(again.unchanged);
         assert_eq!(again.bytes, component);
     }
 
@@ -277,6 +282,7 @@ mod tests {
         // left out; `qyv inspect` said no adapter was needed.
         let out = componentize(&with_component_type(LIBRARY)).unwrap();
         assert_eq!(out.adapter, None);
+        assert!(!out.unchanged, "wrapped, not passed through");
         assert_eq!(adapter_section(&out.bytes), None);
         validate_component(&out.bytes);
         assert_eq!(core_modules(&out.bytes), 1, "the module alone, no adapter");

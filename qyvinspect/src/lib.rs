@@ -277,33 +277,6 @@ mod tests {
     }
 
     #[test]
-    fn components_nested_too_deep_are_refused() {
-        let header = b"\0asm\x0d\x00\x01\x00";
-        let mut bytes = header.to_vec();
-        for _ in 0..component::MAX_NESTING + 1 {
-            let mut outer = header.to_vec();
-            outer.push(4);
-            let mut size = bytes.len();
-            loop {
-                let byte = (size & 0x7f) as u8;
-                size >>= 7;
-                outer.push(if size > 0 { byte | 0x80 } else { byte });
-                if size == 0 {
-                    break;
-                }
-            }
-            outer.extend_from_slice(&bytes);
-            bytes = outer;
-        }
-        for err in [inspect(&bytes).unwrap_err(), wit_text(&bytes).unwrap_err()] {
-            assert!(
-                err.to_string().contains("nested more than 100 deep"),
-                "{err}"
-            );
-        }
-    }
-
-    #[test]
     fn non_wasm_is_refused_with_the_reason() {
         let err = inspect(b"").unwrap_err().to_string();
         assert!(err.contains("empty file"), "{err}");

@@ -39,7 +39,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     qyvpack::output::write_atomically(&output, &adapted.bytes, qyvpack::output::Access::Shared)
         .with_context(|| format!("cannot write {}", output.display()))?;
     match adapted.adapter {
-        None if matches!(componentize::is_component(&bytes), Ok(false)) => eprintln!(
+        None if !adapted.unchanged => eprintln!(
             "wrapped {} as a component (it imports no preview1, so it needs no adapter) -> {} ({} bytes)",
             opts.input.display(),
             output.display(),
