@@ -16,6 +16,21 @@ struct Out {
     stderr: String,
 }
 
+impl Out {
+    /// Asserts that stderr holds `text`.
+    #[track_caller]
+    fn says(&self, text: &str) {
+        assert!(self.stderr.contains(text), "{}", self.stderr);
+    }
+
+    /// Asserts the exit code, and that stderr holds `text`.
+    #[track_caller]
+    fn ends(&self, code: i32, text: &str) {
+        assert_eq!(self.code, Some(code), "{}", self.stderr);
+        self.says(text);
+    }
+}
+
 fn run_qyv(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> Out {
     let mut cmd = qyv();
     cmd.current_dir(cwd).arg("run").args(args);
@@ -284,12 +299,7 @@ fn timeout_stops_an_infinite_loop_with_124() {
 fn memory_limit_stops_a_memory_bomb() {
     let dir = app("limits:\n  memory: 32MiB\n");
     let out = probe_in(dir.path(), &["alloc"]);
-    assert_eq!(out.code, Some(134), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("limits.memory (32.0 MiB)"),
-        "{}",
-        out.stderr
-    );
+    out.ends(134, "limits.memory (32.0 MiB)");
 }
 
 #[test]
@@ -341,11 +351,7 @@ fn exec_and_gfx_grants_are_refused_with_the_reason() {
     let dir = app("permissions:\n  exec: true\n");
     let out = probe_in(dir.path(), &["argv"]);
     assert_eq!(out.code, Some(125));
-    assert!(
-        out.stderr.contains("WASI has no process spawning"),
-        "{}",
-        out.stderr
-    );
+    out.says("WASI has no process spawning");
     assert!(out.stdout.is_empty());
     let seed = root().join("tests/manifests/seed/editor-texto.qyv");
     let out = run_qyv(&[seed.to_str().unwrap()], dir.path(), &[]);
@@ -367,11 +373,7 @@ fn missing_host_interfaces_are_named_plainly() {
     .unwrap();
     let out = run_qyv(&["-q", wasm.to_str().unwrap()], dir.path(), &[]);
     assert_eq!(out.code, Some(125));
-    assert!(
-        out.stderr.contains("`wasi:http/types@0.2.3` (HTTP)"),
-        "{}",
-        out.stderr
-    );
+    out.says("`wasi:http/types@0.2.3` (HTTP)");
     assert!(
         !out.stderr.contains("matching implementation"),
         "{}",
@@ -591,11 +593,7 @@ fn netfs_fetches_pinned_files_read_only_before_the_start() {
     let dir = app(&netfs(&"0".repeat(64), "data.txt"));
     let out = probe_in(dir.path(), &["argv"]);
     assert_eq!(out.code, Some(125));
-    assert!(
-        out.stderr.contains("does not match its sha256"),
-        "{}",
-        out.stderr
-    );
+    out.says("does not match its sha256");
     assert!(out.stdout.is_empty());
     let dir = app(&netfs(&sha, "missing.txt"));
     let out = probe_in(dir.path(), &["argv"]);
@@ -970,12 +968,7 @@ fn a_zero_timeout_is_refused_on_the_command_line_as_in_the_manifest() {
     assert!(out.stdout.is_empty());
     let dir = app("limits:\n  timeout: 0s\n");
     let out = probe_in(dir.path(), &["argv"]);
-    assert_eq!(out.code, Some(125), "{}", out.stderr);
-    assert!(
-        out.stderr.contains("`limits.timeout`: must be more than 0"),
-        "{}",
-        out.stderr
-    );
+    out.ends(125, "`limits.timeout`: must be more than 0");
 }
 
 #[test]
