@@ -119,7 +119,7 @@ pub enum TemplateError {
     #[error("no template for `{0}`; templates: {1}")]
     UnknownLanguage(String, String),
     #[error(
-        "`{0}` is not a valid app name: use lowercase letters, digits and `-`, starting with a letter"
+        "`{0}` is not a valid app name: use lowercase letters, digits and `-`, starting with a letter, at most 64"
     )]
     BadName(String),
     #[error("{0} already exists and is not empty; choose another name or remove it")]
@@ -207,12 +207,10 @@ pub fn cargo_package(name: &str) -> String {
     }
 }
 
-/// App names follow the manifest's rule: lowercase letters, digits and `-`.
+/// The manifest's rule for app names (qyvpack's), and a letter first: the name also becomes
+/// the package name of the language's own tooling (cargo refuses one starting with a digit).
 fn valid_name(name: &str) -> bool {
-    name.starts_with(|c: char| c.is_ascii_lowercase())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    qyvpack::manifest::valid_name(name) && name.starts_with(|c: char| c.is_ascii_lowercase())
 }
 
 #[cfg(test)]
@@ -293,10 +291,16 @@ mod tests {
     #[test]
     fn rejects_bad_names_and_unknown_languages() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(matches!(
-            scaffold(find("rust").unwrap(), &dir.path().join("Bad_Name")),
-            Err(TemplateError::BadName(_))
-        ));
+        let too_long = "a".repeat(65);
+        for bad in ["Bad_Name", "2app", too_long.as_str()] {
+            assert!(
+                matches!(
+                    scaffold(find("rust").unwrap(), &dir.path().join(bad)),
+                    Err(TemplateError::BadName(_))
+                ),
+                "{bad}"
+            );
+        }
         assert!(matches!(
             find("cobol"),
             Err(TemplateError::UnknownLanguage(..))
