@@ -34,6 +34,14 @@ build_qyv() {
   export QYV
 }
 
+# qyv and the floor host (benches/floor) in one build, so they share one wasmtime.
+build_qyv_and_floor() {
+  (cd "$ROOT" && cargo build --release --locked --quiet --bin qyv --bin qyv-floor)
+  QYV="${CARGO_TARGET_DIR:-$ROOT/target}/release/qyv"
+  FLOOR="${CARGO_TARGET_DIR:-$ROOT/target}/release/qyv-floor"
+  export QYV FLOOR
+}
+
 # A Go hello world core module (2.5 MB), built once.
 go_hello() {
   need_go

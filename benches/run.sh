@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# qyv run against wasmtime run (the wasmtime 49 CLI from PyPI) on a Rust hello, a Go hello
-# (a 2.5 MB preview1 core module) and the 18 MB componentize-py hello: warm (both tools'
-# compile caches filled) and cold (no cache). Prints medians and ratios.
+# qyv run against wasmtime run (the wasmtime 49 CLI from PyPI) and against the floor (a minimal
+# host at qyv's wasmtime version that maps precompiled code and runs it, benches/floor) on a
+# Rust hello, a Go hello (a 2.5 MB preview1 core module) and the 18 MB componentize-py hello:
+# warm (compile caches filled) and cold (no cache). Prints medians and ratios.
 source "$(dirname "$0")/lib.sh"
 need_hyperfine
 need_wasmtime
-build_qyv
+build_qyv_and_floor
 
 rust="$(rust_hello)"
 go="$(go_hello)"
@@ -18,9 +19,13 @@ for app in rust go py; do
   wasm="${!app}"
   "$QYV" run -q "$wasm" >/dev/null   # fill qyv's cache
   "$WASMTIME" run "$wasm" >/dev/null # fill wasmtime's cache
+  "$FLOOR" precompile "$wasm" "$BENCH_DIR/$app.cwasm"
   bench "qyv-run-$app-warm" "$QYV run -q $wasm"
   bench "wasmtime-run-$app-warm" "$WASMTIME run $wasm"
+  bench "floor-run-$app-warm" "$FLOOR run $BENCH_DIR/$app.cwasm"
 done
+bench qyv-version "$QYV --version"
+bench floor-version "$FLOOR --version"
 # The same 18 MB component from a signed bundle: every start reads the index and checks the
 # signature; the first one also decompresses and checks every digest, later ones take the
 # verified component from the cache while the file is unchanged (README, Bundles).
@@ -43,10 +48,19 @@ done
 
 echo "| benchmark | qyv run | wasmtime run | ratio | goal |"
 echo "|---|---|---|---|---|"
-ratio_row "Rust hello, warm" qyv-run-rust-warm wasmtime-run-rust-warm "<= 1.0x"
-ratio_row "Go hello (2.5 MB core module), warm" qyv-run-go-warm wasmtime-run-go-warm "<= 1.0x"
-ratio_row "componentize-py hello (18 MB), warm" qyv-run-py-warm wasmtime-run-py-warm "<= 0.5x"
-ratio_row "componentize-py hello from a signed .qyvbin, warm" qyv-run-py-bundle-warm wasmtime-run-py-warm "<= 0.5x"
+ratio_row "Rust hello, warm" qyv-run-rust-warm wasmtime-run-rust-warm "<= 0.5x"
+ratio_row "Go hello (2.5 MB core module), warm" qyv-run-go-warm wasmtime-run-go-warm "<= 0.2x"
+ratio_row "componentize-py hello (18 MB), warm" qyv-run-py-warm wasmtime-run-py-warm "<= 0.1x"
+ratio_row "componentize-py hello from a signed .qyvbin, warm" qyv-run-py-bundle-warm wasmtime-run-py-warm "<= 0.1x"
 ratio_row "Rust hello, cold" qyv-run-rust-cold wasmtime-run-rust-cold "<= 1.05x"
 ratio_row "Go hello, cold" qyv-run-go-cold wasmtime-run-go-cold "<= 1.05x"
 ratio_row "componentize-py hello, cold" qyv-run-py-cold wasmtime-run-py-cold "<= 1.05x"
+
+echo
+echo "| benchmark | qyv run | the floor host | ratio | goal |"
+echo "|---|---|---|---|---|"
+ratio_row "Rust hello, warm" qyv-run-rust-warm floor-run-rust-warm "<= 1.3x"
+ratio_row "Go hello, warm" qyv-run-go-warm floor-run-go-warm "<= 1.3x"
+ratio_row "componentize-py hello, warm" qyv-run-py-warm floor-run-py-warm "<= 1.3x"
+ratio_row "componentize-py hello from a signed .qyvbin, warm" qyv-run-py-bundle-warm floor-run-py-warm "<= 1.3x"
+ratio_row "process start: qyv --version / qyv-floor --version" qyv-version floor-version "qyv <= 2 ms"
