@@ -481,7 +481,8 @@ fn cache_clean_removes_every_area_and_cache_dir_prints_the_root() {
     assert_eq!(
         used,
         [
-            "blake3", "bundles", "c-compat", "compiled", "digests", "inspect", "netfs", "verified"
+            "blake3", "bundles", "c-compat", "checked", "compiled", "digests", "inspect", "netfs",
+            "verified"
         ]
     );
 

@@ -36,6 +36,8 @@ pub enum CacheArea {
     Inspect,
     /// Records of bundles verified in full.
     Bundles,
+    /// Compiled cache entries whose checksum matched, remembered against their identity.
+    Checked,
     /// The components of bundles verified in full.
     Verified,
     /// netfs files kept between runs (`fs.cache: true`).
@@ -46,11 +48,12 @@ pub enum CacheArea {
 
 impl CacheArea {
     /// Every area: what `qyv cache clean` removes.
-    pub const ALL: [CacheArea; 7] = [
+    pub const ALL: [CacheArea; 8] = [
         CacheArea::Compiled,
         CacheArea::Digests,
         CacheArea::Inspect,
         CacheArea::Bundles,
+        CacheArea::Checked,
         CacheArea::Verified,
         CacheArea::Netfs,
         CacheArea::CCompat,
@@ -66,6 +69,7 @@ impl CacheArea {
             CacheArea::Digests => "blake3",
             CacheArea::Inspect => "inspect",
             CacheArea::Bundles => "bundles",
+            CacheArea::Checked => "checked",
             CacheArea::Verified => "verified",
             CacheArea::Netfs => "netfs",
             CacheArea::CCompat => "c-compat",

@@ -17,6 +17,8 @@ pub enum MemoKind {
     Inspect,
     /// A bundle verified in full (runner's `verified` module).
     Bundle,
+    /// A compiled cache entry whose checksum matched (runner's `cache` module).
+    Checked,
 }
 
 impl MemoKind {
@@ -26,6 +28,7 @@ impl MemoKind {
             MemoKind::Digest => CacheArea::Digests,
             MemoKind::Inspect => CacheArea::Inspect,
             MemoKind::Bundle => CacheArea::Bundles,
+            MemoKind::Checked => CacheArea::Checked,
         }
     }
 }

@@ -79,19 +79,36 @@ impl Entry {
         }
     }
 
-    /// Whether the entry is present and intact. A damaged entry is removed.
+    /// Whether the entry is present and intact. A damaged entry is removed. The checksum is
+    /// computed once per identity of the artifact file (see [`qyvpack::memo`]): a warm start
+    /// does not read the whole compiled file again, and any write to it (which changes its
+    /// ctime) or a replacement (another inode) makes the next start check it again.
     pub fn is_intact(&self) -> bool {
+        self.is_intact_in(Memo::new(MemoKind::Checked))
+    }
+
+    fn is_intact_in(&self, memo: Option<Memo>) -> bool {
         let Ok(expected) = std::fs::read_to_string(&self.checksum) else {
             return false;
         };
+        let expected = expected.trim();
         let Ok(file) = std::fs::File::open(&self.artifact) else {
             return false;
         };
+        let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+        if let (Some(memo), Ok(size)) = (&memo, usize::try_from(size))
+            && memo.recall(&self.artifact, size).as_deref() == Some(expected)
+        {
+            return true;
+        }
         // SAFETY: read-only map of a file in qyv's own cache, dropped before returning.
         let Ok(bytes) = (unsafe { memmap2::Mmap::map(&file) }) else {
             return false;
         };
-        if checksum(&bytes) == expected.trim() {
+        if checksum(&bytes) == expected {
+            if let Some(memo) = memo {
+                memo.remember(&self.artifact, expected);
+            }
             true
         } else {
             self.remove();
@@ -184,6 +201,31 @@ mod tests {
             file_digest_in(cache(), &file, b"other"),
             content_digest(b"other")
         );
+    }
+
+    #[test]
+    fn a_checked_entry_is_checked_again_once_it_is_written_to() {
+        let tmp = tempfile::tempdir().unwrap();
+        let memo = || Some(Memo::in_dir(tmp.path().join("checked")));
+        let entry = Entry::new(tmp.path(), "k");
+        entry.store(b"compiled code").unwrap();
+        assert!(entry.is_intact_in(memo()));
+        assert!(entry.is_intact_in(memo()), "remembered");
+        // Same size, and the mtime put back: the ctime still changes, so it is hashed again.
+        let mtime = std::fs::metadata(&entry.artifact)
+            .unwrap()
+            .modified()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(&entry.artifact, b"compiled codf").unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&entry.artifact)
+            .unwrap()
+            .set_modified(mtime)
+            .unwrap();
+        assert!(!entry.is_intact_in(memo()));
+        assert!(!entry.artifact.exists(), "a damaged entry is removed");
     }
 
     #[test]
