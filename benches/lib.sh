@@ -36,7 +36,7 @@ build_qyv() {
 
 # qyv and the floor host (benches/floor) in one build, so they share one wasmtime.
 build_qyv_and_floor() {
-  (cd "$ROOT" && cargo build --release --locked --quiet --bin qyv --bin qyv-floor)
+  (cd "$ROOT" && cargo build --release --locked --quiet -p qyv -p qyv-floor)
   QYV="${CARGO_TARGET_DIR:-$ROOT/target}/release/qyv"
   FLOOR="${CARGO_TARGET_DIR:-$ROOT/target}/release/qyv-floor"
   export QYV FLOOR
