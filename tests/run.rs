@@ -521,15 +521,27 @@ fn new_build_run_prints_the_greeting_and_arguments() {
         .status()
         .unwrap();
     assert!(status.success());
+    // The build compiles the component into the cache in the background: the first run
+    // is a warm start.
+    let cache = tmp.path().join("cache");
     let status = qyv()
         .current_dir(tmp.path())
+        .env_remove("QYV_PRECOMPILE")
+        .env("QYV_CACHE_DIR", &cache)
         .args(["build", "demo"])
         .status()
         .unwrap();
     assert!(status.success());
-    let out = run_qyv(&["demo", "--", "a", "b"], tmp.path(), &[]);
+    wait_for_compiled(&cache);
+    let cache_env = cache.to_str().unwrap();
+    let out = run_qyv(
+        &["-v", "demo", "--", "a", "b"],
+        tmp.path(),
+        &[("QYV_CACHE_DIR", cache_env)],
+    );
     assert_eq!(out.code, Some(0), "{}", out.stderr);
     assert_eq!(out.stdout, "Hello from demo!\nargs: a b\n");
+    out.says("(compiled code from the cache)");
     // Edit the source: `qyv run DIR` rebuilds the stale output first, like `cargo run`.
     let main = tmp.path().join("demo/src/main.rs");
     let src = std::fs::read_to_string(&main).unwrap();
@@ -541,6 +553,61 @@ fn new_build_run_prints_the_greeting_and_arguments() {
         out.stdout,
         out.stderr
     );
+}
+
+/// Waits (up to two minutes) until the compile cache under `cache` holds a whole entry.
+fn wait_for_compiled(cache: &Path) {
+    let compiled = cache.join("compiled");
+    for _ in 0..1200 {
+        let whole = std::fs::read_dir(&compiled).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "xxh3"))
+        });
+        if whole {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing was compiled into {}", compiled.display());
+}
+
+#[test]
+fn the_first_run_after_pack_is_warm() {
+    // A timeout in the manifest: the background compile must pick the engine settings (epoch
+    // checks) that the run will look up.
+    let dir = app("limits:\n  timeout: 30s\n");
+    let cache = dir.path().join("cache");
+    let out = qyv()
+        .current_dir(dir.path())
+        .env_remove("QYV_PRECOMPILE")
+        .env("QYV_CACHE_DIR", &cache)
+        .args(["pack", "-q", "--unsigned", "-o", "app.qyvbin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for_compiled(&cache);
+    let cache_env = cache.to_str().unwrap();
+    let out = run_qyv(
+        &["-v", "--allow-unsigned", "app.qyvbin", "--", "argv", "x"],
+        dir.path(),
+        &[("QYV_CACHE_DIR", cache_env)],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.says("(compiled code from the cache)");
+    // Without it, the first run compiles.
+    let cold = dir.path().join("cold");
+    let out = run_qyv(
+        &["-v", "--allow-unsigned", "app.qyvbin", "--", "argv"],
+        dir.path(),
+        &[("QYV_CACHE_DIR", cold.to_str().unwrap())],
+    );
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(!out.stderr.contains("from the cache"), "{}", out.stderr);
 }
 
 /// A loopback HTTP server answering every GET with `body` (404 for paths not ending in

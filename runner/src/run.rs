@@ -80,11 +80,8 @@ enum Code {
 pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let started = Instant::now();
 
-    let engine = engine(EngineOptions {
-        fuel: req.limits.fuel.is_some(),
-        epochs: req.limits.timeout.is_some(),
-    })
-    .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
+    let engine = engine(engine_options(&req.limits))
+        .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
     let is_component = wasmparser::Parser::is_component(&req.wasm);
     let (code, cache_hit) = compile(&engine, req, is_component)?;
     let mut phases = vec![("compile", started.elapsed())];
@@ -306,12 +303,7 @@ fn compile(
             Err(_) => entry.remove(),
         }
     }
-    let compiled = if is_component {
-        engine.precompile_component(&req.wasm)
-    } else {
-        engine.precompile_module(&req.wasm)
-    }
-    .map_err(|e| RunError::Compile(format!("{e:#}")))?;
+    let compiled = precompiled(engine, &req.wasm, is_component)?;
     // A cache that cannot be written only costs speed.
     let _ = entry.store(&compiled);
     // SAFETY: `compiled` is this engine's own output from a moment ago.
@@ -324,4 +316,42 @@ fn compile(
     }
     .map_err(|e| RunError::Compile(format!("{e:#}")))?;
     Ok((code, false))
+}
+
+/// wasmtime's compiled form of `wasm`, as the cache stores it.
+fn precompiled(engine: &Engine, wasm: &[u8], is_component: bool) -> Result<Vec<u8>, RunError> {
+    if is_component {
+        engine.precompile_component(wasm)
+    } else {
+        engine.precompile_module(wasm)
+    }
+    .map_err(|e| RunError::Compile(format!("{e:#}")))
+}
+
+/// Fills the compile cache with `wasm` compiled for an engine with `options` (what a run with
+/// the same limits will look up), unless it is there already; true when it was. `qyv build`
+/// and `qyv pack` have this done in the background, so that the first run is a warm start.
+pub fn precompile(wasm: &[u8], digest: &str, options: EngineOptions) -> Result<bool, RunError> {
+    let engine =
+        engine(options).map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
+    let Some(dir) = cache::compiled_dir() else {
+        return Ok(false);
+    };
+    let entry = cache::Entry::new(&dir, &cache::key(&engine, digest));
+    if entry.is_intact() {
+        return Ok(true);
+    }
+    let compiled = precompiled(&engine, wasm, wasmparser::Parser::is_component(wasm))?;
+    entry
+        .store(&compiled)
+        .map_err(|e| RunError::Setup(format!("cannot write the compile cache: {e}")))?;
+    Ok(false)
+}
+
+/// The engine settings a run with `limits` uses (and so the compile cache entry it looks up).
+pub fn engine_options(limits: &RunLimits) -> EngineOptions {
+    EngineOptions {
+        fuel: limits.fuel.is_some(),
+        epochs: limits.timeout.is_some(),
+    }
 }

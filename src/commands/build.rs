@@ -80,6 +80,12 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             relative(&built.output).display()
         );
     }
+    // The first run starts warm: compile into the cache now, in the background, with the
+    // engine settings the manifest's limits call for.
+    match qyvpack::manifest::find_in_dir(&opts.dir) {
+        Ok(manifest) => super::cache::warm_in_background(&manifest),
+        Err(_) => super::cache::warm_in_background(&built.output),
+    }
     Ok(exit::OK)
 }
 

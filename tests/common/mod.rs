@@ -13,7 +13,9 @@ pub fn root() -> PathBuf {
 /// A `Command` for the `qyv` binary under test.
 pub fn qyv() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_qyv"));
-    cmd.env("NO_COLOR", "1");
+    // No background compiles after build and pack: tests that want one ask for it, the others
+    // would only spend CI's two cores on it.
+    cmd.env("NO_COLOR", "1").env("QYV_PRECOMPILE", "0");
     cmd
 }
 
