@@ -258,6 +258,23 @@ fn a_bundle_verified_before_starts_from_the_cache_until_it_changes() {
     let o = run();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert_eq!(stdout(&o), first);
+    // The same app re-signed by a key nobody trusts, in the same place: its component is
+    // compiled and kept already, and still the bundle is refused before anything runs.
+    keygen(&env, "other");
+    let o = env.qyv(&[
+        "pack",
+        "-q",
+        "code",
+        "--sign",
+        "other.key",
+        "-o",
+        "code.qyvbin",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = run();
+    assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
+    assert!(stdout(&o).is_empty());
+    assert!(stderr(&o).contains("not trusted"), "{}", stderr(&o));
 }
 
 #[test]

@@ -573,6 +573,87 @@ fn wait_for_compiled(cache: &Path) {
 }
 
 #[test]
+fn two_concurrent_first_runs_both_succeed_and_leave_one_whole_entry() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = app("");
+    let start = || {
+        qyv()
+            .current_dir(dir.path())
+            .env("QYV_CACHE_DIR", cache.path())
+            .args(["run", "-q", "app.qyv", "--", "argv", "x"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            "ok probe-app argv x\n"
+        );
+    }
+    let mut files: Vec<String> = std::fs::read_dir(cache.path().join("compiled"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files.len(),
+        2,
+        "one artifact and its checksum, no leftovers: {files:?}"
+    );
+    assert!(
+        files[0].ends_with(".cwasm") && files[1].ends_with(".xxh3"),
+        "{files:?}"
+    );
+    let env = [("QYV_CACHE_DIR", cache.path().to_str().unwrap())];
+    let out = run_qyv(&["-v", "app.qyv", "--", "argv"], dir.path(), &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.says("(compiled code from the cache)");
+}
+
+#[test]
+fn a_wasm_rewritten_with_the_same_size_and_mtime_is_hashed_again() {
+    let cache = tempfile::tempdir().unwrap();
+    let dir = app("");
+    let env = [("QYV_CACHE_DIR", cache.path().to_str().unwrap())];
+    let wasm = dir.path().join("probe.wasm");
+    let run = || run_qyv(&["-v", "probe.wasm", "--", "argv"], dir.path(), &env);
+    assert_eq!(run().code, Some(0));
+    let out = run();
+    out.says("(compiled code from the cache)");
+    // Rename the producers custom section (same size, still valid, other bytes) and put the
+    // mtime back: only the ctime tells, and the digest must be computed again, which gives
+    // another cache key.
+    let mtime = std::fs::metadata(&wasm).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(&wasm).unwrap();
+    let at = bytes
+        .windows(9)
+        .position(|w| w == b"producers")
+        .expect("a producers section");
+    bytes[at + 8] = b'z';
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(&wasm, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&wasm)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    let out = run();
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("from the cache"),
+        "the old digest was used: {}",
+        out.stderr
+    );
+}
+
+#[test]
 fn the_first_run_after_pack_is_warm() {
     // A timeout in the manifest: the background compile must pick the engine settings (epoch
     // checks) that the run will look up.
