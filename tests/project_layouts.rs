@@ -8,7 +8,9 @@
 //! - C: a program using the functions qyv's compat layer stubs (`tmpnam`, `system`, `kill`,
 //!   `popen`, ...) with the constants, macros and types that go with them (`L_tmpnam`,
 //!   `WEXITSTATUS`, `SIGINT`, `siginfo_t`, ...), and wasi-libc's emulations, which the build
-//!   lists.
+//!   lists;
+//! - Zig: a `build.zig` with two programs and a test step, `build.output` choosing one, and
+//!   `build.zig.zon`'s `minimum_zig_version` checked.
 //!
 //! scripts/install-toolchains.sh installs what they need; a missing piece fails loudly.
 
@@ -388,4 +390,58 @@ fn a_c_program_using_the_stubbed_functions_and_their_constants_builds_and_runs()
 
 fn find_bytes(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+#[test]
+fn a_zig_build_with_two_programs_takes_the_one_build_output_names() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("twoprogs");
+    copy_dir(&root().join("tests/fixtures/zig-two"), &dir);
+    let two = run(qyv().arg("build").arg(&dir), b"");
+    assert_ne!(two.code, Some(0));
+    assert!(
+        two.stderr.contains("zig build produced several programs")
+            && two.stderr.contains("count.wasm, hello.wasm")
+            && two.stderr.contains("`build.output`"),
+        "{}",
+        two.stderr
+    );
+    std::fs::write(
+        dir.join("twoprogs.qyv"),
+        "name: twoprogs\nentrypoint: target/qyv/count.wasm\nlanguage: zig\npermissions:\n  fs: none\n\
+         build:\n  output: zig-out/bin/count.wasm\n",
+    )
+    .unwrap();
+    let log = ok(run(qyv().args(["build", "-v"]).arg(&dir), b""), "qyv build").stderr;
+    assert!(
+        log.contains(" build -Dtarget=wasm32-wasi -Doptimize=ReleaseSmall"),
+        "{log}"
+    );
+    let out = ok(
+        run(
+            qyv()
+                .args(["run", "-q"])
+                .arg(&dir)
+                .args(["--", "a", "b", "c"]),
+            b"",
+        ),
+        "qyv run",
+    );
+    assert_eq!(out.text(), "count: 3 arguments\n");
+    // A project that asks for a newer Zig is refused before zig runs, saying so.
+    let zon = std::fs::read_to_string(dir.join("build.zig.zon")).unwrap();
+    std::fs::write(
+        dir.join("build.zig.zon"),
+        zon.replace("\"0.17.0\"", "\"0.99.0\""),
+    )
+    .unwrap();
+    let old = run(qyv().arg("build").arg(&dir), b"");
+    assert_ne!(old.code, Some(0));
+    assert!(
+        old.stderr
+            .contains("asks for Zig 0.99.0 or newer (minimum_zig_version)")
+            && old.stderr.contains("the zig qyv found is 0.17.1"),
+        "{}",
+        old.stderr
+    );
 }

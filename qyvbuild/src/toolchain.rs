@@ -137,6 +137,8 @@ pub struct BuildRequest {
     pub reactor: bool,
     /// The manifest's `build.go` (package, tags, ldflags).
     pub go: qyvpack::manifest::GoBuildConfig,
+    /// The program to take when the build makes several (`build.output`: a path or a name).
+    pub output: Option<String>,
 }
 
 /// A compiler's result, before componentization.

@@ -38,6 +38,10 @@ impl Toolchain for C {
         zig_status(Driver::C, "zig cc")
     }
 
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
+    }
+
     fn compile(
         &self,
         request: &BuildRequest,

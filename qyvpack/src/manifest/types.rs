@@ -320,7 +320,8 @@ pub struct BuildConfig {
     /// A shell command that builds the app (instead of qyv's own driver).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// With `command`: the `.wasm` file it produces, relative to the manifest.
+    /// The `.wasm` the build produces, relative to the manifest: with `command`, the file it
+    /// writes; with a build that makes several programs (`zig build`), the one to take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
     /// Options of `go build`.
