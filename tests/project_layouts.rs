@@ -10,7 +10,10 @@
 //!   `WEXITSTATUS`, `SIGINT`, `siginfo_t`, ...), and wasi-libc's emulations, which the build
 //!   lists;
 //! - Zig: a `build.zig` with two programs and a test step, `build.output` choosing one, and
-//!   `build.zig.zon`'s `minimum_zig_version` checked.
+//!   `build.zig.zon`'s `minimum_zig_version` checked;
+//! - Nim: a nimble project (`srcDir = "src"`, `bin`) importing its own `src/<pkg>/` module and
+//!   one kept in the project and found through `nim.cfg`'s `--path`; requirements nimble would
+//!   fetch are named in the error.
 //!
 //! scripts/install-toolchains.sh installs what they need; a missing piece fails loudly.
 
@@ -443,5 +446,36 @@ fn a_zig_build_with_two_programs_takes_the_one_build_output_names() {
             && old.stderr.contains("the zig qyv found is 0.17.1"),
         "{}",
         old.stderr
+    );
+}
+
+#[test]
+fn a_nimble_project_with_src_dir_and_a_local_module_path_builds_and_names_missing_packages() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("greeter");
+    copy_dir(&root().join("tests/fixtures/nim-nimble"), &dir);
+    let log = ok(run(qyv().args(["build", "-v"]).arg(&dir), b""), "qyv build").stderr;
+    // The program is the nimble file's `bin`, under its `srcDir`.
+    assert!(log.contains("built greet (nim)"), "{log}");
+    assert!(log.contains(" src/greet.nim"), "{log}");
+    let out = ok(
+        run(qyv().args(["run", "-q"]).arg(&dir).args(["--", "nim"]), b""),
+        "qyv run",
+    );
+    assert_eq!(out.text(), "hello, nim\nHELLO, NIM!\n");
+
+    let mut nimble = std::fs::read_to_string(dir.join("greet.nimble")).unwrap();
+    nimble.push_str("requires \"jester >= 0.5.0\", \"textutil\"\n");
+    std::fs::write(dir.join("greet.nimble"), nimble).unwrap();
+    let failed = run(qyv().arg("build").arg(&dir), b"");
+    assert_ne!(failed.code, Some(0));
+    // textutil is on nim.cfg's path; jester would have to be fetched.
+    assert!(
+        failed.stderr.contains(
+            "greet.nimble requires Nim packages that are not installed: jester >= 0.5.0. \
+             nimble would fetch them from the network"
+        ) && failed.stderr.contains("nimble install jester"),
+        "{}",
+        failed.stderr
     );
 }
