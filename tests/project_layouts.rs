@@ -13,7 +13,10 @@
 //!   `build.zig.zon`'s `minimum_zig_version` checked;
 //! - Nim: a nimble project (`srcDir = "src"`, `bin`) importing its own `src/<pkg>/` module and
 //!   one kept in the project and found through `nim.cfg`'s `--path`; requirements nimble would
-//!   fetch are named in the error.
+//!   fetch are named in the error;
+//! - Autotools: mawk 1.3.4 (an AWK, its upstream sources from Debian's source package),
+//!   configured with `./configure --host=wasm32-wasi` and built unchanged, its output equal
+//!   to Debian's own mawk of the same version.
 //!
 //! scripts/install-toolchains.sh installs what they need; a missing piece fails loudly.
 
@@ -478,4 +481,95 @@ fn a_nimble_project_with_src_dir_and_a_local_module_path_builds_and_names_missin
         "{}",
         failed.stderr
     );
+}
+
+/// mawk's upstream sources as Debian's source package ships them.
+const MAWK_SOURCES: &str = "mawk_1.3.4.20200120.orig.tar.gz";
+
+#[test]
+fn a_real_autotools_program_configures_for_wasi_and_matches_native_output() {
+    let tarball = qyv_tools().join("sources").join(MAWK_SOURCES);
+    assert!(
+        tarball.is_file(),
+        "{} is missing (scripts/install-toolchains.sh fetches it with apt-get source)",
+        tarball.display()
+    );
+    let native = Path::new("/usr/bin/mawk");
+    assert!(native.is_file(), "mawk is missing (apt-get install mawk)");
+    let tmp = tempfile::tempdir().unwrap();
+    // tar keeps the files' times, so make does not try to rerun automake.
+    let status = Command::new("tar")
+        .arg("xzf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(tmp.path())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let dir = tmp.path().join("mawk-1.3.4-20200120");
+    let log = ok(
+        run(qyv().args(["build", "-v"]).arg(&dir), b""),
+        "qyv build mawk",
+    )
+    .stderr;
+    assert!(
+        log.contains("sh ./configure --host=wasm32-wasi --cache-file=")
+            && log.contains("built mawk (autotools)"),
+        "{log}"
+    );
+    let seeded = std::fs::read_to_string(dir.join("target/qyv/config.cache")).unwrap();
+    // configure kept qyv's answers (in its own quoting) and took the host from them.
+    assert!(
+        seeded.contains("ac_cv_host=${ac_cv_host='wasm32-unknown-wasi'}")
+            && seeded.contains("ac_cv_func_fork=${ac_cv_func_fork='no'}")
+            && log.contains("checking host system type... (cached) wasm32-unknown-wasi"),
+        "{seeded}"
+    );
+
+    let program = r#"BEGIN { OFS = "\t" }
+{ n[$1] += $2; t += $2 }
+END {
+  for (k in n) printf "%-6s %5d %6.2f%%\n", k, n[k], 100 * n[k] / t
+  print "total", t, sqrt(t), toupper(substr($0, 1, 3)), length($0)
+  x = "a-b-c"; gsub(/-/, "+", x)
+  print x, sprintf("%05.1f|%x|%e", 3.14159, 255, 12345.678), index("hello", "ll"), match("foobar", /o+b/), RSTART, RLENGTH
+  split("3 1 2", a); print a[1] + a[2] * a[3], int(-7 / 2), 2 ^ 10
+}"#;
+    let input = b"apple 3\npear 5\napple 4\nfig 10\npear 1\n";
+    let ours = ok(
+        run(
+            qyv().args(["run", "-q"]).arg(&dir).args(["--", program]),
+            input,
+        ),
+        "qyv run mawk",
+    );
+    let theirs = ok(run(Command::new(native).arg(program), input), "native mawk");
+    assert!(ours.text().contains("total\t23\t"), "{}", ours.text());
+    assert_eq!(ours.text(), theirs.text(), "qyv's mawk and Debian's differ");
+    let version = |out: Out| out.text().lines().next().unwrap_or_default().to_string();
+    assert_eq!(
+        version(ok(
+            run(
+                qyv()
+                    .args(["run", "-q"])
+                    .arg(&dir)
+                    .args(["--", "-W", "version"]),
+                b""
+            ),
+            "qyv run mawk -W version"
+        )),
+        version(ok(
+            run(Command::new(native).args(["-W", "version"]), b""),
+            "mawk -W version"
+        ))
+    );
+
+    // Configured once: a second build only runs make.
+    let again = ok(
+        run(qyv().args(["build", "-v"]).arg(&dir), b""),
+        "second build",
+    )
+    .stderr;
+    assert!(!again.contains("./configure"), "{again}");
+    assert!(again.contains("built mawk (autotools)"), "{again}");
 }

@@ -23,6 +23,8 @@ pub enum Driver {
     Make,
     /// A C/C++ project built by CMake.
     CMake,
+    /// A C/C++ project with a `configure` script (Autotools), configured and built by make.
+    Autotools,
     Julia,
     /// The manifest's own `build.command`.
     Command,
@@ -44,6 +46,7 @@ impl Driver {
             Driver::Kotlin => "kotlin",
             Driver::Make => "make",
             Driver::CMake => "cmake",
+            Driver::Autotools => "autotools",
             Driver::Julia => "julia",
             Driver::Command => "command",
         }
@@ -53,7 +56,7 @@ impl Driver {
     /// project is C (or C++) to the manifest.
     pub fn language(self) -> &'static str {
         match self {
-            Driver::Make | Driver::CMake => "c",
+            Driver::Make | Driver::CMake | Driver::Autotools => "c",
             other => other.id(),
         }
     }
@@ -62,7 +65,7 @@ impl Driver {
     /// that may leave none; `None` where the output is a component that names its own.
     pub fn producers_name(self) -> Option<&'static str> {
         Some(match self {
-            Driver::C | Driver::Make | Driver::CMake => "C",
+            Driver::C | Driver::Make | Driver::CMake | Driver::Autotools => "C",
             Driver::Zig => "Zig",
             Driver::Nim => "Nim",
             Driver::AssemblyScript => "AssemblyScript",

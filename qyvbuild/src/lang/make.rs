@@ -33,7 +33,7 @@ fn tool_missing(tool: &str, package: &str) -> Option<Missing> {
     })
 }
 
-fn status(driver: Driver, tool: &str, package: &str) -> ToolStatus {
+pub(crate) fn status(driver: Driver, tool: &str, package: &str) -> ToolStatus {
     let mut status = zig_status(driver, "zig cc");
     if let Some(m) = tool_missing(tool, package) {
         status.missing.push(m);
@@ -165,7 +165,7 @@ impl Toolchain for CMake {
     }
 }
 
-fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
+pub(crate) fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
     let zig = zig();
     let mut missing = if zig.is_none() {
         zig_missing()
@@ -180,7 +180,7 @@ fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildErro
 }
 
 /// Every file below `dir` with its modification time (qyv's own outputs left out).
-fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
+pub(crate) fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
     fn walk(dir: &Path, out: &mut HashMap<PathBuf, SystemTime>, depth: usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -203,7 +203,7 @@ fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
 }
 
 /// The wasm command (or reactor) module the build wrote or rewrote.
-fn output(
+pub(crate) fn output(
     dir: &Path,
     before: &HashMap<PathBuf, SystemTime>,
     tool: &str,
