@@ -441,6 +441,25 @@ fn a_zig_build_with_two_programs_takes_the_one_build_output_names() {
         zon.replace("\"0.17.0\"", "\"0.99.0\""),
     )
     .unwrap();
+    // The user's zig, named by ZIG, comes first; doctor says so.
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import ziglang, os; print(os.path.dirname(ziglang.__file__))",
+        ])
+        .output()
+        .unwrap();
+    let zig = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()).join("zig");
+    let doctor = run(qyv().args(["doctor", "--json"]).env("ZIG", &zig), b"");
+    let rows: serde_json::Value = serde_json::from_slice(&doctor.stdout).unwrap();
+    let uses = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["language"] == "zig")
+        .map(|r| r["uses"].as_str().unwrap_or_default().to_string())
+        .unwrap();
+    assert_eq!(uses, format!("{}: ZIG is {}", zig.display(), zig.display()));
     let old = run(qyv().arg("build").arg(&dir), b"");
     assert_ne!(old.code, Some(0));
     assert!(

@@ -65,6 +65,10 @@ impl Toolchain for Make {
         status(Driver::Make, "make", "make")
     }
 
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
+    }
+
     fn compile(
         &self,
         request: &BuildRequest,
@@ -102,6 +106,10 @@ impl Toolchain for CMake {
 
     fn status(&self) -> ToolStatus {
         status(Driver::CMake, "cmake", "cmake")
+    }
+
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
     }
 
     fn compile(

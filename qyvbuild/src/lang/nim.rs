@@ -219,6 +219,14 @@ impl Toolchain for Nim {
         nimble.or_else(|| main_file(dir, None).ok().flatten())
     }
 
+    fn chosen(&self) -> Option<String> {
+        let nim = tools::on_path("nim")?;
+        Some(format!(
+            "{}: `nim` on PATH (with clang and wasi-libc from `{INSTALL}`)",
+            nim.display()
+        ))
+    }
+
     fn status(&self) -> ToolStatus {
         let version = tools::on_path("nim").and_then(|n| tools::version_line(&n, &["--version"]));
         ToolStatus {
