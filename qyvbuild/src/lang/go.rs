@@ -113,14 +113,24 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// Finds the module and workspace of `dir` as the go command does.
+    /// Finds the module and workspace of `dir` as the go command does, under this process's
+    /// `GOWORK` and `GO111MODULE`.
     pub fn of(dir: &Path) -> Layout {
+        Layout::with(
+            dir,
+            std::env::var("GOWORK").ok().as_deref(),
+            std::env::var("GO111MODULE").ok().as_deref(),
+        )
+    }
+
+    /// Finds the module and workspace of `dir` under these `GOWORK` and `GO111MODULE`.
+    fn with(dir: &Path, gowork: Option<&str>, go111module: Option<&str>) -> Layout {
         let nearest = |file: &str| {
             dir.ancestors()
                 .find(|d| d.join(file).is_file())
                 .map(Path::to_path_buf)
         };
-        let work_root = match std::env::var("GOWORK").ok().as_deref() {
+        let work_root = match gowork {
             Some("off") => None,
             Some(path) if !path.is_empty() => Path::new(path).parent().map(Path::to_path_buf),
             _ => nearest("go.work"),
@@ -128,7 +138,7 @@ impl Layout {
         Layout {
             module_root: nearest("go.mod"),
             work_root,
-            gopath_mode: std::env::var("GO111MODULE").is_ok_and(|v| v == "off"),
+            gopath_mode: go111module == Some("off"),
         }
     }
 
@@ -365,21 +375,45 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_package_inside_a_module_finds_the_module_root() {
+    fn a_package_finds_its_module_workspace_and_vendor_directory_up_the_tree() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path();
         std::fs::write(root.join("go.mod"), "module example.com/m\n").unwrap();
         let tool = root.join("cmd/tool");
         std::fs::create_dir_all(&tool).unwrap();
-        let layout = Layout::of(&tool);
+        let layout = Layout::with(&tool, None, None);
         assert_eq!(layout.module_root.as_deref(), Some(root));
-        assert!(layout.in_module() || layout.gopath_mode);
+        assert_eq!(layout.work_root, None);
+        assert!(layout.in_module());
         assert_eq!(layout.vendor_dir(), None);
         std::fs::create_dir_all(root.join("vendor")).unwrap();
         std::fs::write(root.join("vendor/modules.txt"), "").unwrap();
-        if layout.in_module() {
-            assert_eq!(Layout::of(&tool).vendor_dir(), Some(root.join("vendor")));
-        }
+        assert_eq!(
+            Layout::with(&tool, None, None).vendor_dir(),
+            Some(root.join("vendor"))
+        );
+        // GOPATH mode: no module, no vendoring by qyv.
+        let gopath = Layout::with(&tool, None, Some("off"));
+        assert!(!gopath.in_module() && gopath.gopath_mode);
+        assert_eq!(gopath.vendor_dir(), None);
+
+        // A workspace above the module: its vendor directory is the workspace's.
+        let work = tempfile::tempdir().unwrap();
+        std::fs::write(work.path().join("go.work"), "go 1.22\nuse ./m\n").unwrap();
+        let module = work.path().join("m");
+        std::fs::create_dir_all(module.join("vendor")).unwrap();
+        std::fs::write(module.join("go.mod"), "module example.com/m\n").unwrap();
+        std::fs::write(module.join("vendor/modules.txt"), "").unwrap();
+        let layout = Layout::with(&module, None, None);
+        assert_eq!(layout.work_root.as_deref(), Some(work.path()));
+        assert_eq!(layout.vendor_dir(), None);
+        std::fs::create_dir_all(work.path().join("vendor")).unwrap();
+        std::fs::write(work.path().join("vendor/modules.txt"), "").unwrap();
+        assert_eq!(layout.vendor_dir(), Some(work.path().join("vendor")));
+        assert_eq!(Layout::with(&module, Some("off"), None).work_root, None);
+        // Outside any module.
+        let loose = tempfile::tempdir().unwrap();
+        assert!(!Layout::with(loose.path(), None, None).in_module());
     }
 
     #[test]
