@@ -7,7 +7,8 @@
 //!   and then vendored, its output equal to native `go run`;
 //! - C: a program using the functions qyv's compat layer stubs (`tmpnam`, `system`, `kill`,
 //!   `popen`, ...) with the constants, macros and types that go with them (`L_tmpnam`,
-//!   `WEXITSTATUS`, `SIGINT`, `siginfo_t`, ...), and wasi-libc's emulations, which the build
+//!   `WEXITSTATUS`, `SIGINT`, `siginfo_t`, `RLIMIT_NOFILE`, ...), stdio's locks, and
+//!   wasi-libc's emulations, which the build
 //!   lists;
 //! - Zig: a `build.zig` with two programs and a test step, `build.output` choosing one, and
 //!   `build.zig.zon`'s `minimum_zig_version` checked;
@@ -362,8 +363,8 @@ fn a_c_program_using_the_stubbed_functions_and_their_constants_builds_and_runs()
     let log = ok(run(qyv().args(["build", "-v"]).arg(&dir), b""), "qyv build").stderr;
     assert!(
         log.contains(
-            "linked qyv's stubs for what WASI lacks (kill, popen, system, tmpfile, tmpnam, \
-             waitpid): calling them fails with ENOSYS"
+            "linked qyv's stubs for what WASI lacks (getrlimit, kill, popen, system, tmpfile, \
+             tmpnam, waitpid): calling them fails with ENOSYS"
         ),
         "{log}"
     );
@@ -386,6 +387,8 @@ fn a_c_program_using_the_stubbed_functions_and_their_constants_builds_and_runs()
          siginfo_t: si_signo 17\n\
          SIGINT 2, SIGTERM 15, SIGKILL 9\n\
          kill: -1 (Function not implemented)\n\
+         getrlimit: -1 (Function not implemented), RLIM_INFINITY 1\n\
+         flockfile: locked\n\
          raise: caught signal 2\n"
     );
     // The names that listed the emulations are stripped from the release module.

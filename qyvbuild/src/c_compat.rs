@@ -113,6 +113,38 @@ const STUBS: &[(&str, bool, &str, &str)] = &[
     ("setuid", true, "int setuid(unsigned uid)", "-1"),
     ("setgid", true, "int setgid(unsigned gid)", "-1"),
     ("ttyname", true, "char *ttyname(int fd)", "0"),
+    (
+        "getrlimit",
+        true,
+        "int getrlimit(int resource, struct rlimit *limit)",
+        "-1",
+    ),
+    (
+        "setrlimit",
+        true,
+        "int setrlimit(int resource, const struct rlimit *limit)",
+        "-1",
+    ),
+];
+
+/// Functions WASI lacks that have a right answer there, so they are supplied rather than
+/// stubbed: stdio's locks are no-ops in a single-threaded program. Name, prototype, body.
+const SINGLE_THREADED: &[(&str, &str, &str)] = &[
+    (
+        "flockfile",
+        "void flockfile(struct _IO_FILE *f)",
+        "(void)f;",
+    ),
+    (
+        "funlockfile",
+        "void funlockfile(struct _IO_FILE *f)",
+        "(void)f;",
+    ),
+    (
+        "ftrylockfile",
+        "int ftrylockfile(struct _IO_FILE *f)",
+        "(void)f;\n  return 0;",
+    ),
 ];
 
 /// Flags that make setjmp/longjmp work (compile and link).
@@ -153,13 +185,17 @@ fn header() -> String {
     let mut h = String::from(
         "/* Written by qyv: declarations of what WASI lacks, defined by qyv's stubs (they fail\n   with ENOSYS). Force-included; includes nothing, so feature macros still work. */\n#ifndef QYV_WASI_COMPAT_H\n#define QYV_WASI_COMPAT_H\n#ifdef __cplusplus\nextern \"C\" {\n#endif\nstruct _IO_FILE;\n",
     );
+    for (_, prototype, _) in SINGLE_THREADED {
+        h.push_str(prototype);
+        h.push_str(";\n");
+    }
+    h.push_str(COMPANIONS);
     for (_, declare, prototype, _) in STUBS {
         if *declare {
             h.push_str(prototype);
             h.push_str(";\n");
         }
     }
-    h.push_str(COMPANIONS);
     h.push_str("#ifdef __cplusplus\n}\n#endif\n#endif\n");
     h
 }
@@ -191,6 +227,22 @@ const COMPANIONS: &str = r#"/* stdio.h: tmpnam, tmpfile, tempnam */
 #define WIFSTOPPED(s) ((short)((((s)&0xffff)*0x10001U)>>8) > 0x7f00)
 #define WIFSIGNALED(s) (((s)&0xffff)-1U < 0xffu)
 #define WIFCONTINUED(s) ((s) == 0xffff)
+/* sys/resource.h: getrlimit, setrlimit */
+typedef unsigned long long rlim_t;
+struct rlimit {
+  rlim_t rlim_cur;
+  rlim_t rlim_max;
+};
+#define RLIM_INFINITY (~0ULL)
+#define RLIM_SAVED_CUR RLIM_INFINITY
+#define RLIM_SAVED_MAX RLIM_INFINITY
+#define RLIMIT_CPU     0
+#define RLIMIT_FSIZE   1
+#define RLIMIT_DATA    2
+#define RLIMIT_STACK   3
+#define RLIMIT_CORE    4
+#define RLIMIT_NOFILE  7
+#define RLIMIT_AS      9
 /* signal.h: the siginfo_t that waitid and SA_SIGINFO handlers take (WASI has none) */
 typedef struct __qyv_siginfo {
   int si_signo, si_errno, si_code;
@@ -203,7 +255,7 @@ typedef struct __qyv_siginfo {
 
 fn stub_source(name: &str, prototype: &str, value: &str) -> String {
     format!(
-        "/* Written by qyv: `{name}` has no WASI equivalent; it fails with ENOSYS. */\n#include <errno.h>\nstruct _IO_FILE;\nextern const char *volatile __qyv_enosys_last;\n{prototype} {{\n  __qyv_enosys_last = \"{MARKER}{name}\";\n  errno = ENOSYS;\n  return {value};\n}}\n"
+        "/* Written by qyv: `{name}` has no WASI equivalent; it fails with ENOSYS. */\n#include <errno.h>\nstruct _IO_FILE;\nstruct rlimit;\nextern const char *volatile __qyv_enosys_last;\n{prototype} {{\n  __qyv_enosys_last = \"{MARKER}{name}\";\n  errno = ENOSYS;\n  return {value};\n}}\n"
     )
 }
 
@@ -243,6 +295,14 @@ pub fn prepare(zig: &Path, progress: &dyn Progress) -> Result<Compat, BuildError
     ];
     for (name, _, prototype, value) in STUBS {
         sources.push((format!("qyv_{name}.c"), stub_source(name, prototype, value)));
+    }
+    for (name, prototype, body) in SINGLE_THREADED {
+        sources.push((
+            format!("qyv_{name}.c"),
+            format!(
+                "/* Written by qyv: WASI programs are single-threaded; `{name}` has nothing to do. */\nstruct _IO_FILE;\n{prototype} {{\n  {body}\n}}\n"
+            ),
+        ));
     }
     let header = header();
     let key = {
@@ -472,6 +532,9 @@ mod tests {
             "#define WIFSIGNALED(s)",
             "} siginfo_t;",
             "int waitpid(int pid, int *status, int options);",
+            "void flockfile(struct _IO_FILE *f);",
+            "struct rlimit {",
+            "#define RLIMIT_NOFILE  7",
         ] {
             assert!(h.contains(needed), "{needed} missing from:\n{h}");
         }

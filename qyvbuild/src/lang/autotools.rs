@@ -63,6 +63,8 @@ const WASI_CACHE: &[(&str, &str)] = &[
     ("ac_cv_func_strnlen_working", "yes"),
     ("ac_cv_func_working_mktime", "yes"),
     ("ac_cv_sys_restartable_syscalls", "yes"),
+    // getgroups takes gid_t (a run test otherwise guesses int, and the declarations clash).
+    ("ac_cv_type_getgroups", "gid_t"),
 ];
 
 /// The seeded cache, in configure's own format.
