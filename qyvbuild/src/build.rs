@@ -120,6 +120,8 @@ pub fn build(
         package: options.package.clone(),
         bin: options.bin.clone(),
         reactor: m.is_some_and(|m| m.app_type == manifest::AppType::Reactor),
+        go: build_cfg.and_then(|b| b.go.clone()).unwrap_or_default(),
+        output: build_cfg.and_then(|b| b.output.clone()),
     };
     let compiled = toolchain.compile(&request, progress)?;
 

@@ -18,6 +18,9 @@ pub trait Progress: Sync {
     fn tool_output(&self, text: &str);
     /// The build is over (or failed): end the phase, clear anything on screen.
     fn finish(&self);
+    /// The exact command line a driver is about to run, as a shell would take it (`-v` shows
+    /// it, so that a build can be repeated by hand).
+    fn command(&self, _line: &str) {}
 }
 
 /// Shows nothing and captures compilers' output (library use, tests).

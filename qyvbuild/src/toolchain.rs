@@ -23,6 +23,8 @@ pub enum Driver {
     Make,
     /// A C/C++ project built by CMake.
     CMake,
+    /// A C/C++ project with a `configure` script (Autotools), configured and built by make.
+    Autotools,
     Julia,
     /// The manifest's own `build.command`.
     Command,
@@ -44,6 +46,7 @@ impl Driver {
             Driver::Kotlin => "kotlin",
             Driver::Make => "make",
             Driver::CMake => "cmake",
+            Driver::Autotools => "autotools",
             Driver::Julia => "julia",
             Driver::Command => "command",
         }
@@ -53,7 +56,7 @@ impl Driver {
     /// project is C (or C++) to the manifest.
     pub fn language(self) -> &'static str {
         match self {
-            Driver::Make | Driver::CMake => "c",
+            Driver::Make | Driver::CMake | Driver::Autotools => "c",
             other => other.id(),
         }
     }
@@ -62,7 +65,7 @@ impl Driver {
     /// that may leave none; `None` where the output is a component that names its own.
     pub fn producers_name(self) -> Option<&'static str> {
         Some(match self {
-            Driver::C | Driver::Make | Driver::CMake => "C",
+            Driver::C | Driver::Make | Driver::CMake | Driver::Autotools => "C",
             Driver::Zig => "Zig",
             Driver::Nim => "Nim",
             Driver::AssemblyScript => "AssemblyScript",
@@ -135,6 +138,10 @@ pub struct BuildRequest {
     pub bin: Option<String>,
     /// Build a reactor (a library of exports) instead of a command (manifest `type: reactor`).
     pub reactor: bool,
+    /// The manifest's `build.go` (package, tags, ldflags).
+    pub go: qyvpack::manifest::GoBuildConfig,
+    /// The program to take when the build makes several (`build.output`: a path or a name).
+    pub output: Option<String>,
 }
 
 /// A compiler's result, before componentization.
@@ -233,6 +240,11 @@ pub trait Toolchain {
     }
     /// Reports the compiler's version and anything missing, with install commands.
     fn status(&self) -> ToolStatus;
+    /// Which installation a build will use and why (the user's own, found on `PATH` or
+    /// through a variable such as `GOROOT`, or qyv's pinned one), for `qyv doctor`.
+    fn chosen(&self) -> Option<String> {
+        None
+    }
     /// `Some(reason)` when this language's core modules are kept as they are instead of being
     /// adapted to a component.
     fn keeps_core_module(&self) -> Option<&'static str> {

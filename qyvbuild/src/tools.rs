@@ -113,6 +113,7 @@ pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
 /// Runs a compiler. Unless the reporter captures it, its output passes through as it comes;
 /// captured, it is handed over whole, unmangled, only if the compiler fails.
 pub fn run_tool(mut cmd: Command, tool: &str, progress: &dyn Progress) -> Result<(), BuildError> {
+    progress.command(&command_line(&cmd));
     let capture = progress.captures_output();
     if capture {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -147,6 +148,50 @@ pub fn run_tool(mut cmd: Command, tool: &str, progress: &dyn Progress) -> Result
         tool: tool.to_string(),
         status: status.code(),
     })
+}
+
+/// A command as a shell would take it: `cd DIR && NAME=value ... program args`, each word
+/// quoted when it needs to be, with the variables qyv set (or removed) for it.
+pub fn command_line(cmd: &Command) -> String {
+    let mut words = Vec::new();
+    if let Some(dir) = cmd.get_current_dir() {
+        words.push(format!("cd {} &&", shell_quote(&dir.to_string_lossy())));
+    }
+    let mut envs: Vec<_> = cmd.get_envs().collect();
+    envs.sort();
+    let removed: Vec<String> = envs
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| shell_quote(&k.to_string_lossy()))
+        .collect();
+    if !removed.is_empty() {
+        words.push(format!("env -u {}", removed.join(" -u ")));
+    }
+    for (key, value) in envs {
+        if let Some(value) = value {
+            words.push(format!(
+                "{}={}",
+                key.to_string_lossy(),
+                shell_quote(&value.to_string_lossy())
+            ));
+        }
+    }
+    words.push(shell_quote(&cmd.get_program().to_string_lossy()));
+    words.extend(cmd.get_args().map(|a| shell_quote(&a.to_string_lossy())));
+    words.join(" ")
+}
+
+/// A word quoted for a POSIX shell, left bare when it holds nothing the shell would change.
+pub fn shell_quote(word: &str) -> String {
+    let plain = !word.is_empty()
+        && word
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-./=:,+@%".contains(&b));
+    if plain {
+        word.to_string()
+    } else {
+        format!("'{}'", word.replace('\'', "'\\''"))
+    }
 }
 
 /// All of a compiler's output stream, each line also handed to `pass_through` as it comes.
@@ -267,4 +312,23 @@ pub fn up_to_date(out: &Path, digest: &str) -> bool {
 /// Records the sources digest `out` was built from.
 pub fn record_sources(out: &Path, digest: &str) -> std::io::Result<()> {
     std::fs::write(out.with_extension("sources"), digest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines_are_what_a_shell_would_run() {
+        let mut cmd = Command::new("/opt/go/bin/go");
+        cmd.current_dir("/src/my project")
+            .env("GOOS", "wasip1")
+            .env_remove("GOFLAGS")
+            .args(["build", "-ldflags=-X main.v=1", "it's", "."]);
+        assert_eq!(
+            command_line(&cmd),
+            "cd '/src/my project' && env -u GOFLAGS GOOS=wasip1 /opt/go/bin/go build \
+             '-ldflags=-X main.v=1' 'it'\\''s' ."
+        );
+    }
 }

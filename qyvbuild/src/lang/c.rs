@@ -38,6 +38,10 @@ impl Toolchain for C {
         zig_status(Driver::C, "zig cc")
     }
 
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
+    }
+
     fn compile(
         &self,
         request: &BuildRequest,
@@ -76,9 +80,7 @@ impl Toolchain for C {
         cmd.current_dir(dir)
             .args(["cc", "-target", "wasm32-wasi"])
             .arg(if debug { "-O0" } else { "-O2" });
-        if !debug {
-            cmd.arg("-s");
-        }
+        // Not `-s`: the function names say which emulations were linked; stripped below.
         for include in ["include", "src"] {
             if dir.join(include).is_dir() {
                 cmd.arg(format!("-I{include}"));
@@ -90,8 +92,16 @@ impl Toolchain for C {
         cmd.arg("-o").arg(&out);
         progress.phase("compiling");
         progress.detail("zig cc");
-        tools::run_and_record(cmd, "zig cc", progress, &out, &digest)?;
+        tools::run_tool(cmd, "zig cc", progress)?;
         let notes = c_compat::report_stubs(&out, progress);
+        if !debug {
+            let linked = std::fs::read(&out)
+                .map_err(|e| BuildError::io("cannot read zig cc's output", e))?;
+            std::fs::write(&out, c_compat::strip_names(&linked))
+                .map_err(|e| BuildError::io("cannot strip zig cc's output", e))?;
+        }
+        tools::record_sources(&out, &digest)
+            .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
         Ok(CompileOutput::new(out, name, "wasm32-wasi (zig cc)").with_notes(notes))
     }
 }

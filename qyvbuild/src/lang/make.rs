@@ -33,7 +33,7 @@ fn tool_missing(tool: &str, package: &str) -> Option<Missing> {
     })
 }
 
-fn status(driver: Driver, tool: &str, package: &str) -> ToolStatus {
+pub(crate) fn status(driver: Driver, tool: &str, package: &str) -> ToolStatus {
     let mut status = zig_status(driver, "zig cc");
     if let Some(m) = tool_missing(tool, package) {
         status.missing.push(m);
@@ -63,6 +63,10 @@ impl Toolchain for Make {
 
     fn status(&self) -> ToolStatus {
         status(Driver::Make, "make", "make")
+    }
+
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
     }
 
     fn compile(
@@ -102,6 +106,10 @@ impl Toolchain for CMake {
 
     fn status(&self) -> ToolStatus {
         status(Driver::CMake, "cmake", "cmake")
+    }
+
+    fn chosen(&self) -> Option<String> {
+        crate::zig_cc::zig_chosen_line()
     }
 
     fn compile(
@@ -165,7 +173,7 @@ impl Toolchain for CMake {
     }
 }
 
-fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
+pub(crate) fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildError> {
     let zig = zig();
     let mut missing = if zig.is_none() {
         zig_missing()
@@ -180,7 +188,7 @@ fn ready(driver: Driver, tool: &str, package: &str) -> Result<PathBuf, BuildErro
 }
 
 /// Every file below `dir` with its modification time (qyv's own outputs left out).
-fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
+pub(crate) fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
     fn walk(dir: &Path, out: &mut HashMap<PathBuf, SystemTime>, depth: usize) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -203,7 +211,7 @@ fn snapshot(dir: &Path) -> HashMap<PathBuf, SystemTime> {
 }
 
 /// The wasm command (or reactor) module the build wrote or rewrote.
-fn output(
+pub(crate) fn output(
     dir: &Path,
     before: &HashMap<PathBuf, SystemTime>,
     tool: &str,

@@ -2,6 +2,7 @@
 //! one file here, one line in [`toolchains`], and its `Driver` variant.
 
 pub mod assemblyscript;
+pub mod autotools;
 pub mod c;
 pub mod command;
 pub mod go;
@@ -28,6 +29,7 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
         Box::new(javascript::JavaScript),
         Box::new(kotlin::Kotlin),
         Box::new(make::CMake),
+        Box::new(autotools::Autotools),
         Box::new(make::Make),
         Box::new(c::C),
         Box::new(julia::Julia),
@@ -35,7 +37,7 @@ pub fn toolchains() -> Vec<Box<dyn Toolchain>> {
 }
 
 /// The toolchains for a manifest's `language:` (`rust`, ...), in detection order: for `c`,
-/// CMake, Make, then plain C sources.
+/// CMake, Autotools, Make, then plain C sources.
 pub fn toolchains_for(language: &str) -> Vec<Box<dyn Toolchain>> {
     let language = language.to_ascii_lowercase();
     toolchains()

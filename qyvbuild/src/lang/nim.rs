@@ -1,6 +1,9 @@
 //! Nim: `nim c` with Debian's clang and wasi-libc for wasm32-wasi (ARC memory management,
-//! libc malloc, no threads), on `src/<name>.nim`, `src/main.nim`, `main.nim` or a nimble
-//! project's main file. Nim's own C `main(argc, argv, env)` does not match what wasi-libc
+//! libc malloc, no threads), on a nimble project's program (`<srcDir>/<bin>.nim`), else
+//! `src/<name>.nim`, `src/main.nim` or `main.nim`. Nim itself reads the project's `nim.cfg` and
+//! `config.nims` (local `--path`s work); a `requires` that neither nimble's installed packages
+//! nor those paths provide is named in an error before compiling, since nimble would have to
+//! fetch it. Nim's own C `main(argc, argv, env)` does not match what wasi-libc
 //! calls, so qyv compiles with `--noMain` and links a small C `main` that hands argv and the
 //! environment to Nim. The preview1 core module is adapted with the command adapter.
 
@@ -12,6 +15,10 @@ use crate::toolchain::{
     BuildError, BuildRequest, CompileOutput, Driver, Missing, ToolStatus, Toolchain,
 };
 use crate::tools;
+
+mod nimble;
+
+use nimble::Nimble;
 
 /// The Nim driver.
 pub struct Nim;
@@ -42,21 +49,60 @@ int main(int argc, char **argv) {
 }
 "#;
 
-/// The program's main file.
-fn main_file(dir: &Path) -> Option<PathBuf> {
+/// The program's main file: for a nimble project, `<srcDir>/<bin>.nim` (the one `wanted`
+/// names when it lists several); otherwise `src/<name>.nim`, `src/main.nim`, `main.nim` or a
+/// directory's single `.nim` file.
+fn main_file(dir: &Path, wanted: Option<&str>) -> Result<Option<PathBuf>, BuildError> {
     let name = tools::dir_name(dir);
-    let nimble_name = tools::files_with_extension(dir, &["nimble"])
-        .first()
-        .and_then(|p| p.file_stem())
-        .map(|s| s.to_string_lossy().into_owned());
-    let mut candidates = Vec::new();
-    if let Some(n) = &nimble_name {
-        candidates.push(format!("src/{n}.nim"));
-        candidates.push(format!("{n}.nim"));
+    let nimble = Nimble::in_dir(dir);
+    let src = nimble
+        .as_ref()
+        .and_then(|n| n.src_dir.clone())
+        .unwrap_or_else(|| "src".into());
+    if let Some(n) = nimble.as_ref().filter(|n| !n.bin.is_empty()) {
+        let stem = |w: &str| {
+            Path::new(w)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let bin = match (wanted.map(stem), n.bin.as_slice()) {
+            (Some(w), bins) if bins.iter().any(|b| stem(b) == w) => w,
+            (Some(w), bins) => {
+                return Err(BuildError::Project(format!(
+                    "{}.nimble has no program `{w}` in `bin`; it lists: {}",
+                    n.name,
+                    bins.join(", ")
+                )));
+            }
+            (None, [one]) => one.clone(),
+            (None, bins) => {
+                return Err(BuildError::Project(format!(
+                    "{}.nimble lists several programs in `bin` ({}): choose one with \
+                     `build.output` in the manifest or `--bin`",
+                    n.name,
+                    bins.join(", ")
+                )));
+            }
+        };
+        let main = dir.join(&src).join(format!("{bin}.nim"));
+        if !main.is_file() {
+            return Err(BuildError::Project(format!(
+                "{}.nimble names the program `{bin}`, but {} is missing",
+                n.name,
+                main.display()
+            )));
+        }
+        return Ok(Some(main));
     }
-    candidates.push(format!("src/{name}.nim"));
-    candidates.extend(["src/main.nim".into(), "main.nim".into()]);
-    candidates
+    let mut candidates = Vec::new();
+    if let Some(n) = &nimble {
+        candidates.push(format!("{src}/{}.nim", n.name));
+        candidates.push(format!("{}.nim", n.name));
+    }
+    candidates.push(format!("{src}/{name}.nim"));
+    candidates.extend([format!("{src}/main.nim"), "main.nim".into()]);
+    Ok(candidates
         .iter()
         .map(|p| dir.join(p))
         .find(|p| p.is_file())
@@ -66,7 +112,44 @@ fn main_file(dir: &Path) -> Option<PathBuf> {
                 [one] => Some(one.clone()),
                 _ => None,
             }
-        })
+        }))
+}
+
+/// Refuses a nimble project whose `requires` names packages nimble would have to fetch.
+fn check_requirements(dir: &Path, main: &Path) -> Result<(), BuildError> {
+    let Some(nimble) = Nimble::in_dir(dir) else {
+        return Ok(());
+    };
+    // Nim reads nim.cfg and config.nims from the main file's directory and those above it.
+    let dirs: Vec<PathBuf> = main
+        .parent()
+        .into_iter()
+        .flat_map(Path::ancestors)
+        .take_while(|d| d.starts_with(dir))
+        .map(Path::to_path_buf)
+        .collect();
+    let mut paths = nimble::config_paths(&dirs);
+    if let Some(src) = &nimble.src_dir {
+        paths.push(dir.join(src));
+    }
+    let unmet = nimble::unmet(&nimble.requires, &paths);
+    if unmet.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<String> = unmet
+        .iter()
+        .filter_map(|r| nimble::package_name(r))
+        .collect();
+    Err(BuildError::Project(format!(
+        "{}.nimble requires Nim packages that are not installed: {}. nimble would fetch them \
+         from the network, which qyv does not do: install them with `nimble install {}` \
+         where there is network, or put their sources in the project and add their \
+         directories with `--path:\"...\"` in nim.cfg (or `switch(\"path\", \"...\")` in \
+         config.nims)",
+        nimble.name,
+        unmet.join(", "),
+        names.join(" ")
+    )))
 }
 
 fn missing() -> Vec<Missing> {
@@ -133,7 +216,15 @@ impl Toolchain for Nim {
         let nimble = tools::files_with_extension(dir, &["nimble"])
             .into_iter()
             .next();
-        nimble.or_else(|| main_file(dir))
+        nimble.or_else(|| main_file(dir, None).ok().flatten())
+    }
+
+    fn chosen(&self) -> Option<String> {
+        let nim = tools::on_path("nim")?;
+        Some(format!(
+            "{}: `nim` on PATH (with clang and wasi-libc from `{INSTALL}`)",
+            nim.display()
+        ))
     }
 
     fn status(&self) -> ToolStatus {
@@ -158,14 +249,22 @@ impl Toolchain for Nim {
             });
         }
         let dir = &request.dir;
-        let main = main_file(dir).ok_or_else(|| {
+        let wanted = request.bin.as_deref().or(request.output.as_deref());
+        let main = main_file(dir, wanted)?.ok_or_else(|| {
             BuildError::Project(format!(
-                "no Nim main file in {}: looked for src/<name>.nim, src/main.nim, main.nim, \
-                 or a single .nim file",
+                "no Nim main file in {}: looked for a .nimble's bin, src/<name>.nim, \
+                 src/main.nim, main.nim, or a single .nim file",
                 dir.display()
             ))
         })?;
-        let name = tools::dir_name(dir);
+        check_requirements(dir, &main)?;
+        let name = match Nimble::in_dir(dir) {
+            Some(n) if !n.bin.is_empty() => main
+                .file_stem()
+                .map(|s| tools::dir_name(Path::new(s)))
+                .unwrap_or_else(|| tools::dir_name(dir)),
+            _ => tools::dir_name(dir),
+        };
         let target_dir = dir.join("target/qyv");
         std::fs::create_dir_all(&target_dir)
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;

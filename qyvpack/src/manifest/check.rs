@@ -164,6 +164,32 @@ pub fn check(m: &Manifest, spans: &Spans, file: &Path, src: &str) -> Vec<Diagnos
             None,
         );
     }
+    if let Some(go) = m.build.as_ref().and_then(|b| b.go.as_ref()) {
+        if let Some(package) = &go.package
+            && let Err(why) = check_relative_inside(package)
+        {
+            push(
+                Severity::Error,
+                "build.go.package",
+                format!("`build.go.package` {why}"),
+                Some("give the package's directory relative to the project, e.g. `./cmd/tool`"),
+            );
+        }
+        for tag in &go.tags {
+            if tag.is_empty()
+                || !tag
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "_.".contains(c))
+            {
+                push(
+                    Severity::Error,
+                    "build.go.tags",
+                    format!("`{tag}` is not a Go build tag"),
+                    Some("a tag is letters, digits, `_` and `.`; list each tag on its own"),
+                );
+            }
+        }
+    }
     for (key, list) in [("models", &m.models), ("assets", &m.assets)] {
         for item in list.iter() {
             if let Err(why) = check_relative_inside(item) {

@@ -41,7 +41,8 @@ const PERMISSION_KEYS: &[&str] = &["fs", "net", "exec", "gfx", "env"];
 const FS_KEYS: &[&str] = &["type", "source", "cache", "files"];
 const NETFILE_KEYS: &[&str] = &["path", "sha256"];
 const LIMIT_KEYS: &[&str] = &["memory", "disk", "timeout", "fuel"];
-const BUILD_KEYS: &[&str] = &["target", "profile", "features", "command", "output"];
+const BUILD_KEYS: &[&str] = &["target", "profile", "features", "command", "output", "go"];
+const GO_BUILD_KEYS: &[&str] = &["package", "tags", "ldflags"];
 
 /// The keys of a mapping, after checking them against the allowed set.
 struct Fields<'n> {
@@ -584,6 +585,19 @@ impl<'a> Converter<'a> {
                 .unwrap_or_default(),
             command: self.opt_string(&f, "command", "build"),
             output: self.opt_string(&f, "output", "build"),
+            go: f.get("go").and_then(|n| self.go_build(n)),
+        })
+    }
+
+    fn go_build(&mut self, node: &Node) -> Option<GoBuildConfig> {
+        let f = self.fields(node, "build.go", GO_BUILD_KEYS)?;
+        Some(GoBuildConfig {
+            package: self.opt_string(&f, "package", "build.go"),
+            tags: f
+                .get("tags")
+                .map(|n| self.strings(n, "build.go.tags"))
+                .unwrap_or_default(),
+            ldflags: self.opt_string(&f, "ldflags", "build.go"),
         })
     }
 }

@@ -376,3 +376,26 @@ fn yaml_1_1_booleans_are_refused_wherever_a_boolean_is_expected() {
     let d = errors("name: a\nentrypoint: a.wasm\npermissions:\n  net: \"yes\"\n");
     assert!(d[0].message.contains("found a string"), "{}", d[0].message);
 }
+
+#[test]
+fn build_go_keys_are_read_and_checked() {
+    let m = ok(
+        "name: a\nentrypoint: a.wasm\nbuild:\n  go:\n    package: ./cmd/tool\n    tags: [loud, netgo]\n    ldflags: -X main.version=1.2\n",
+    );
+    let go = m.build.unwrap().go.unwrap();
+    assert_eq!(go.package.as_deref(), Some("./cmd/tool"));
+    assert_eq!(go.tags, ["loud", "netgo"]);
+    assert_eq!(go.ldflags.as_deref(), Some("-X main.version=1.2"));
+    let d = errors("name: a\nentrypoint: a.wasm\nbuild:\n  go:\n    package: ../elsewhere\n");
+    assert!(d[0].message.contains("build.go.package"), "{}", d[0]);
+    assert_eq!(d[0].line, 5);
+    let d = errors("name: a\nentrypoint: a.wasm\nbuild:\n  go:\n    tags: [\"a b\"]\n");
+    assert!(d[0].message.contains("not a Go build tag"), "{}", d[0]);
+    let d = errors("name: a\nentrypoint: a.wasm\nbuild:\n  go:\n    tag: [x]\n");
+    assert!(
+        d[0].message.contains("unknown key `build.go.tag`"),
+        "{}",
+        d[0]
+    );
+    assert!(d[0].hint.as_deref().unwrap().contains("build.go.tags"));
+}

@@ -320,9 +320,29 @@ pub struct BuildConfig {
     /// A shell command that builds the app (instead of qyv's own driver).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// With `command`: the `.wasm` file it produces, relative to the manifest.
+    /// The `.wasm` the build produces, relative to the manifest: with `command`, the file it
+    /// writes; with a build that makes several programs (`zig build`), the one to take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Options of `go build`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go: Option<GoBuildConfig>,
+}
+
+/// Options of `go build` (`build.go`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GoBuildConfig {
+    /// The package to build, as `go build` takes it (e.g. `./cmd/tool`), relative to the
+    /// project directory; `.` by default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
+    /// Build tags (`go build -tags`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// Linker flags (`go build -ldflags`), e.g. `-X main.version=1.2`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ldflags: Option<String>,
 }
 
 /// The languages qyv knows, for `language:`.
