@@ -147,7 +147,7 @@ pub struct Invocation {
 
 /// The wasm to run.
 pub struct Wasm {
-    pub bytes: Vec<u8>,
+    pub bytes: crate::wasm::WasmBytes,
     /// Its content digest when already known (a verified bundle).
     pub digest: Option<String>,
 }

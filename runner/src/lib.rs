@@ -18,3 +18,4 @@ pub mod run;
 pub mod sandbox;
 pub mod scratch;
 pub mod verified;
+pub mod wasm;

@@ -13,6 +13,7 @@ use qyvpack::manifest::{self, ManifestError};
 
 use crate::app::{self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, Wasm};
 use crate::verified::Verified;
+use crate::wasm::WasmBytes;
 
 /// What a path given to `qyv run` is, judged by its bytes and its name.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +176,8 @@ pub fn open_bundle(
         bytes: bundle
             .files
             .remove(&bundle.index.component)
-            .unwrap_or_default(),
+            .unwrap_or_default()
+            .into(),
         digest,
     };
     let files = BundleFiles { bundle: &bundle };
@@ -234,26 +236,27 @@ pub enum EntrypointError {
     Read(#[from] qyvpack::bounded::ReadError),
 }
 
-/// The entrypoint's bytes, opened inside the project (no link may lead out of it) and read
-/// within the wasm budget.
-fn read_entrypoint(loaded: &manifest::Loaded) -> Result<Vec<u8>, EntrypointError> {
+/// The entrypoint's bytes, opened inside the project (no link may lead out of it), mapped or
+/// read within the wasm budget.
+fn read_entrypoint(loaded: &manifest::Loaded) -> Result<WasmBytes, EntrypointError> {
     let rel = Path::new(&loaded.manifest.entrypoint);
     let (path, file) = qyvpack::project::open(&loaded.dir, rel)?;
-    Ok(qyvpack::bounded::read_open(
-        file,
-        &path,
-        qyvpack::bounded::MAX_WASM_FILE,
-        "a wasm file",
-    )?)
+    Ok(WasmBytes::open(file, &path)?)
 }
 
 /// Opens a bare `.wasm` (or `.component.wasm`): it gets nothing but what `inv` grants.
 pub fn open_wasm(path: &Path, inv: &Invocation) -> Result<Opened, OpenError> {
-    let bytes = qyvpack::bounded::read(path, qyvpack::bounded::MAX_WASM_FILE, "a wasm file")
-        .map_err(|source| OpenError::Read {
+    let read_error = |source| OpenError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(|source| {
+        read_error(qyvpack::bounded::ReadError::Io {
             path: path.to_path_buf(),
             source,
-        })?;
+        })
+    })?;
+    let bytes = WasmBytes::open(file, path).map_err(read_error)?;
     let name = path
         .file_stem()
         .map(|s| {

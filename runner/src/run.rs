@@ -19,7 +19,7 @@ pub struct RunRequest {
     /// The app's name: argv[0].
     pub name: String,
     /// The component or core module.
-    pub wasm: Vec<u8>,
+    pub wasm: crate::wasm::WasmBytes,
     /// The wasm's content digest when the caller already knows it (a verified bundle).
     pub digest: Option<String>,
     /// Arguments after argv[0].
@@ -279,9 +279,14 @@ fn compile(
         }
         .map_err(|e| RunError::Compile(format!("{e:#}")))
     };
+    let stable = || {
+        req.wasm
+            .stable()
+            .map_err(|e| RunError::Setup(format!("cannot read the wasm again: {e}")))
+    };
     let dir = match (req.cache, cache::compiled_dir()) {
         (true, Some(dir)) => dir,
-        _ => return Ok((fresh(&req.wasm)?, false)),
+        _ => return Ok((fresh(&stable()?)?, false)),
     };
     let digest = req
         .digest
@@ -303,7 +308,15 @@ fn compile(
             Err(_) => entry.remove(),
         }
     }
-    let compiled = precompiled(engine, &req.wasm, is_component)?;
+    // A miss: compile a private copy, and file it under that copy's own digest when the bytes
+    // were mapped (the file may have changed since its digest was taken).
+    let bytes = stable()?;
+    let entry = if req.wasm.is_mapped() {
+        cache::Entry::new(&dir, &cache::key(engine, &cache::content_digest(&bytes)))
+    } else {
+        entry
+    };
+    let compiled = precompiled(engine, &bytes, is_component)?;
     // A cache that cannot be written only costs speed.
     let _ = entry.store(&compiled);
     // SAFETY: `compiled` is this engine's own output from a moment ago.

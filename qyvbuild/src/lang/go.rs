@@ -215,7 +215,7 @@ impl Toolchain for Go {
         let dir = &request.dir;
         let layout = Layout::of(dir);
         if let Some(package) = request.package.as_deref().or(request.go.package.as_deref())
-            && let Err(why) = qyvpack::manifest::check_relative_inside(package)
+            && let Err(why) = qyvpack::project::check_relative_inside(package)
         {
             return Err(BuildError::Project(format!("the Go package {why}")));
         }
