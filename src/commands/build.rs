@@ -35,7 +35,7 @@ pub struct Opts {
     /// Features to enable (cargo features for Rust); comma-separated or repeated.
     #[arg(long, value_delimiter = ',')]
     features: Vec<String>,
-    /// Print the time of each phase.
+    /// Print the time of each phase, and what the build chose (e.g. the C toolchain for Rust).
     #[arg(short, long)]
     verbose: bool,
     /// Print nothing but errors.
