@@ -5,6 +5,8 @@
 //!   path dependency that builds C++ with cc-rs `cpp(true)`;
 //! - `tests/fixtures/rust-mimalloc`: mimalloc as the global allocator, also with the user's
 //!   own `CC_wasm32_wasip2` and for the wasip1 target;
+//! - `tests/fixtures/rust-c-compat`: C needing the compat layer (setjmp, tmpfile, signal,
+//!   clock) through cc-rs, and a CMake library through cmake-rs;
 //! - `tests/fixtures/rust-c-nowasi`: C calling what WASI lacks, for the error.
 //!
 //! Each test builds its project once (a copy in a temporary directory) and checks everything
@@ -267,5 +269,19 @@ fn doctor_shows_the_c_toolchain_rust_builds_use() {
     assert!(
         theirs.contains("C deps: yours (CC_wasm32_wasip2=/opt/wasi-sdk/bin/clang)"),
         "{theirs}"
+    );
+}
+
+#[test]
+fn c_needing_the_compat_layer_and_a_cmake_library_build_and_run() {
+    let (_tmp, dir) = fixture("rust-c-compat");
+    let stderr = build_ok(&dir, &[], &[]);
+    assert!(
+        stderr.contains("linked qyv's stubs for what WASI lacks (tmpfile)"),
+        "{stderr}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&run_wasm(&dir, "ccompat", &[], b"")),
+        "setjmp 106 tmpfile 0 cmake 42\n"
     );
 }

@@ -193,6 +193,14 @@ fn dir_key(zig: &Path, compat: &Compat) -> String {
     h.update(compat.cflags().join(" "));
     h.update(EMULATION_SOURCES.join(" "));
     h.update(CLOCK_SOURCE);
+    // The files' text, with placeholder paths: a change to them is a new directory too.
+    for target in [super::WASIP1, super::WASIP2] {
+        for (name, text) in wrappers(zig, target, Path::new("LIB")) {
+            h.update(name);
+            h.update(text);
+        }
+    }
+    h.update(cmake_toolchain(Path::new("BIN")));
     format!("{:x}", h.finalize())[..16].to_string()
 }
 
@@ -404,7 +412,12 @@ fn c_toolchain(root: &Path, zig: &Path, compat: &Compat, target: &str) -> CToolc
         flags(format!("CXXFLAGS_{t}"), format!("{cflags} -fno-exceptions")),
         flags(
             format!("BINDGEN_EXTRA_CLANG_ARGS_{t}"),
-            format!("--target=wasm32-wasi{p2} {includes} {}", defines.join(" ")),
+            // Default visibility: for wasm, clang hides declarations by default, and bindgen
+            // leaves hidden functions out.
+            format!(
+                "--target=wasm32-wasi{p2} -fvisibility=default {includes} {}",
+                defines.join(" ")
+            ),
         ),
         (format!("CXXSTDLIB_{t}"), "c++".into()),
         (
