@@ -524,7 +524,9 @@ fn kind_of(symbol: &str) -> &'static str {
         "system",
         "kill",
     ];
-    if symbol.starts_with("pthread_") || symbol.starts_with("sem_") {
+    if symbol.starts_with("__cxa_") || symbol.starts_with("_Unwind_") {
+        "C++ exceptions: libc++ for WASI is built without them; compile with -fno-exceptions"
+    } else if symbol.starts_with("pthread_") || symbol.starts_with("sem_") {
         "threads"
     } else if PROCESSES.contains(&symbol) {
         "processes"
@@ -675,7 +677,8 @@ mod tests {
         let stderr = "\
           = note: rust-lld: error: /p/target/wasm32-wasip1/release/build/zstd-sys-0123456789abcdef/out/libzstd.a(pool.o): undefined symbol: pthread_create\n\
           rust-lld: error: /p/target/wasm32-wasip1/release/deps/libforky-fedcba9876543210.rlib(forky.o): undefined symbol: fork\n\
-          rust-lld: error: /p/x.o: undefined symbol: socket\n";
+          rust-lld: error: /p/x.o: undefined symbol: socket\n\
+          rust-lld: error: /p/y.o: undefined symbol: __cxa_throw\n";
         let text = explain_undefined(stderr, "wasm32-wasip1").unwrap();
         assert!(
             text.contains("crate `zstd-sys` calls `pthread_create` (threads)"),
@@ -689,6 +692,7 @@ mod tests {
             text.contains("C code calls `socket` (sockets through libc)"),
             "{text}"
         );
+        assert!(text.contains("`__cxa_throw` (C++ exceptions"), "{text}");
         assert_eq!(explain_undefined("error: could not compile", "t"), None);
         let p2 = "              2: failed to resolve import `env::socketpair`\n";
         let text = explain_undefined(p2, "wasm32-wasip2").unwrap();
