@@ -110,7 +110,11 @@ fn text() -> Vec<u8> {
     while out.len() < 200_000 {
         x = x.wrapping_mul(1_103_515_245).wrapping_add(12_345);
         out.push_str(WORDS[(x >> 16) as usize % WORDS.len()]);
-        out.push(if (x >> 8) % 11 == 0 { '\n' } else { ' ' });
+        out.push(if (x >> 8).is_multiple_of(11) {
+            '\n'
+        } else {
+            ' '
+        });
     }
     out.into_bytes()
 }
