@@ -243,6 +243,15 @@ fn c_calling_what_wasi_lacks_names_the_crate_and_the_function() {
         stderr.contains("crate `procs` calls `socketpair` (sockets through libc)"),
         "{stderr}"
     );
+
+    // On wasip1 the same C links, as imports no WASI host has: the same error, every function.
+    let (ok, stderr) = qyv_build(&dir, &["--target", "wasm32-wasip1"], &[]);
+    assert!(!ok, "a program calling waitpid was accepted:\n{stderr}");
+    assert!(
+        stderr.contains("crate `procs` calls `socketpair` (sockets through libc)")
+            && stderr.contains("crate `procs` calls `waitpid` (processes)"),
+        "{stderr}"
+    );
 }
 
 /// The Rust row of `qyv doctor --json`, with `env`.

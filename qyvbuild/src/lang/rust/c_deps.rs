@@ -557,6 +557,11 @@ pub(super) fn explain_undefined(stderr: &str, target: &str) -> Option<String> {
             found.push(hit);
         }
     }
+    explain(&found, target)
+}
+
+/// The message for C calling functions WASI does not have: (crate, function) pairs.
+fn explain(found: &[(Option<String>, String)], target: &str) -> Option<String> {
     if found.is_empty() {
         return None;
     }
@@ -591,13 +596,21 @@ fn unresolved_import(line: &str) -> Option<String> {
 /// The crate whose C archive (in a build script's `out` directory named by a `-L` on the
 /// link line) mentions `symbol`.
 fn crate_referencing(stderr: &str, symbol: &str) -> Option<String> {
-    let finder = memchr::memmem::Finder::new(symbol.as_bytes());
-    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    for dir in stderr
+    let dirs: Vec<PathBuf> = stderr
         .split('"')
         .filter(|p| p.contains("/build/") && p.ends_with("/out"))
-    {
-        for archive in archives(Path::new(dir), 3) {
+        .map(PathBuf::from)
+        .collect();
+    crate_in_archives(&dirs, symbol)
+}
+
+/// The crate whose C archive under one of the build scripts' `out` directories `dirs`
+/// mentions `symbol` as a whole word.
+fn crate_in_archives(dirs: &[PathBuf], symbol: &str) -> Option<String> {
+    let finder = memchr::memmem::Finder::new(symbol.as_bytes());
+    let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    for dir in dirs {
+        for archive in archives(dir, 3) {
             let Ok(bytes) = qyvpack::bounded::read(&archive, 512 << 20, "a C archive") else {
                 continue;
             };
@@ -612,6 +625,39 @@ fn crate_referencing(stderr: &str, symbol: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// A wasip1 program links even when C calls what WASI lacks (rustc links with
+/// `--allow-undefined`): each such function becomes an import from `env`, which no WASI host
+/// provides. Explains them, with their crates, from the module cargo wrote (whose build
+/// scripts' `out` directories are beside it, in `build/`).
+pub(super) fn explain_env_imports(wasm: &Path, target: &str) -> Option<String> {
+    let bytes = qyvpack::bounded::read(wasm, 1 << 30, "the wasm module").ok()?;
+    let mut symbols = Vec::new();
+    for payload in wasmparser::Parser::new(0).parse_all(&bytes) {
+        let Ok(wasmparser::Payload::ImportSection(imports)) = payload else {
+            continue;
+        };
+        for import in imports.into_imports().flatten() {
+            if import.module == "env" && matches!(import.ty, wasmparser::TypeRef::Func(_)) {
+                symbols.push(import.name.to_string());
+            }
+        }
+    }
+    if symbols.is_empty() {
+        return None;
+    }
+    let dirs: Vec<PathBuf> = wasm
+        .parent()
+        .map(|d| d.join("build"))
+        .and_then(|b| std::fs::read_dir(b).ok())
+        .map(|entries| entries.flatten().map(|e| e.path().join("out")).collect())
+        .unwrap_or_default();
+    let found: Vec<(Option<String>, String)> = symbols
+        .into_iter()
+        .map(|s| (crate_in_archives(&dirs, &s), s))
+        .collect();
+    explain(&found, target)
 }
 
 /// The `.a` files under `dir`, `depth` levels down at most.

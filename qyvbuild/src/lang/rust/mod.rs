@@ -114,7 +114,7 @@ impl Toolchain for Rust {
                 let c = c_setup(request, WASIP1, toolchain.as_deref(), progress)?;
                 match cargo_build(request, &unit, WASIP1, toolchain.as_deref(), &c, progress)? {
                     CargoResult::Built(wasm) => {
-                        notes.extend(c_stubs(&c, &wasm, progress));
+                        notes.extend(c_stubs(&c, &wasm, WASIP1, progress)?);
                         return Ok(CompileOutput {
                             wasm,
                             name: unit.name,
@@ -131,7 +131,7 @@ impl Toolchain for Rust {
                 return Err(compiler_failed(&stderr, status, &target, &c, progress));
             }
         };
-        notes.extend(c_stubs(&c, &wasm, progress));
+        notes.extend(c_stubs(&c, &wasm, &target, progress)?);
         Ok(CompileOutput {
             wasm,
             name: unit.name,
@@ -155,11 +155,23 @@ fn c_setup(
     Ok(c)
 }
 
-/// The compat layer's stubs a build with qyv's C toolchain linked, said as for C projects.
-fn c_stubs(c: &CSetup, wasm: &Path, progress: &dyn Progress) -> Vec<String> {
+/// After a build with qyv's C toolchain: C calling what WASI lacks is an error naming the
+/// crates and functions (on wasip1 it links, as imports no host has); otherwise the compat
+/// layer's stubs it linked are said, as for C projects.
+fn c_stubs(
+    c: &CSetup,
+    wasm: &Path,
+    target: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, BuildError> {
     match c {
-        CSetup::Ours(_) => crate::c_compat::report_stubs(wasm, progress),
-        _ => Vec::new(),
+        CSetup::Ours(_) => {
+            if let Some(explained) = c_deps::explain_env_imports(wasm, target) {
+                return Err(BuildError::Project(explained));
+            }
+            Ok(crate::c_compat::report_stubs(wasm, progress))
+        }
+        _ => Ok(Vec::new()),
     }
 }
 
