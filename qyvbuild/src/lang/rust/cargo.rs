@@ -7,7 +7,8 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::{Message, TargetKind};
 
-use super::c_deps::{CSetup, explain_undefined};
+use super::c_deps::CSetup;
+use super::link_errors::explain_undefined;
 use super::unit::Unit;
 use super::{rustup, target_installed, target_missing};
 use crate::progress::Progress;

@@ -12,6 +12,7 @@ use crate::tools;
 
 mod c_deps;
 mod cargo;
+mod link_errors;
 pub mod rustup;
 mod toolchain_file;
 mod unit;
@@ -166,7 +167,7 @@ fn c_stubs(
 ) -> Result<Vec<String>, BuildError> {
     match c {
         CSetup::Ours(_) => {
-            if let Some(explained) = c_deps::explain_env_imports(wasm, target) {
+            if let Some(explained) = link_errors::explain_env_imports(wasm, target) {
                 return Err(BuildError::Project(explained));
             }
             Ok(crate::c_compat::report_stubs(wasm, progress))
