@@ -83,6 +83,10 @@ impl Progress for Spinner {
         }
     }
 
+    fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     fn captures_output(&self) -> bool {
         self.bar.is_some() || self.capture
     }

@@ -13,6 +13,10 @@ pub trait Progress: Sync {
     /// Whether compilers' output is kept and handed over only if they fail (a spinner is
     /// showing, or the caller asked for quiet), rather than passed through as it comes.
     fn captures_output(&self) -> bool;
+    /// Whether the user asked for details (`-v`): what a build chose and why.
+    fn verbose(&self) -> bool {
+        false
+    }
     /// Compilers' output, as text that ends in a newline: each line as it comes when not
     /// captured; the whole output of a failed compiler when captured.
     fn tool_output(&self, text: &str);

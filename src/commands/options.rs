@@ -17,7 +17,8 @@ pub struct Verbosity {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
-    /// Print the time of each phase.
+    /// Print more: the time of each phase, and what was chosen and run (toolchains, command
+    /// lines, grants).
     #[arg(short, long)]
     pub verbose: bool,
 }

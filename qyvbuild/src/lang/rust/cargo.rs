@@ -7,6 +7,8 @@ use std::process::{Command, Stdio};
 
 use cargo_metadata::{Message, TargetKind};
 
+use super::c_deps::CSetup;
+use super::link_errors::explain_undefined;
 use super::unit::Unit;
 use super::{rustup, target_installed, target_missing};
 use crate::progress::Progress;
@@ -24,12 +26,21 @@ pub(super) fn cargo_build(
     unit: &Unit,
     target: &str,
     toolchain: Option<&str>,
+    c: &CSetup,
     progress: &dyn Progress,
 ) -> Result<CargoResult, BuildError> {
     let cargo = rustup::cargo_for(&request.dir, toolchain);
     let mut cmd = Command::new(&cargo.program);
+    // `cargo rustc` passes the arguments after `--` to the final crate only: the libraries
+    // that complete wasi-libc for C code reach the link without replacing the user's
+    // RUSTFLAGS or config rustflags, and without rebuilding dependencies.
+    let link_args = c.link_args();
     cmd.current_dir(&request.dir)
-        .arg("build")
+        .arg(if link_args.is_empty() {
+            "build"
+        } else {
+            "rustc"
+        })
         .args(["--target", target])
         .args(["--message-format", "json-render-diagnostics"])
         .args(["--package", &unit.package]);
@@ -52,7 +63,11 @@ pub(super) fn cargo_build(
     if progress.captures_output() {
         cmd.args(["--color", "always"]);
     }
+    if !link_args.is_empty() {
+        cmd.arg("--").args(link_args);
+    }
     cmd.envs(cargo.env());
+    cmd.envs(c.env().iter().map(|(k, v)| (k, v)));
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
     let mut child = cmd
         .spawn()
@@ -123,15 +138,30 @@ fn our_artifact(
     artifact
 }
 
-/// Shows the compiler's output (when a spinner hid it) and makes the error.
+/// Shows the compiler's output (when a spinner hid it) and makes the error: the crates and
+/// functions when C code calls what WASI lacks, how to get a C compiler when there is none.
 pub(super) fn compiler_failed(
     stderr: &str,
     status: Option<i32>,
+    target: &str,
+    c: &CSetup,
     progress: &dyn Progress,
 ) -> BuildError {
     if progress.captures_output() {
         progress.finish();
         progress.tool_output(stderr);
+    }
+    if let Some(explained) = explain_undefined(&strip_ansi(stderr), target) {
+        return BuildError::Project(explained);
+    }
+    if matches!(c, CSetup::NoZig) && mentions_c_compiler(stderr) {
+        return BuildError::ToolchainMissing {
+            driver: Driver::Rust,
+            missing: vec![crate::toolchain::Missing {
+                what: "zig (the WASI C compiler for dependencies that compile C)".into(),
+                install: crate::zig_cc::INSTALL.into(),
+            }],
+        };
     }
     BuildError::CompilerFailed {
         tool: "cargo build".into(),
@@ -144,6 +174,18 @@ pub(super) fn compiler_failed(
 pub(super) fn is_wasip2_rustix_failure(stderr: &str) -> bool {
     let text = strip_ansi(stderr);
     text.contains("E0658") && text.contains("wasip2")
+}
+
+/// Whether a failed build's output shows a C compiler failing (cc-rs's messages).
+fn mentions_c_compiler(stderr: &str) -> bool {
+    [
+        "ToolExecError",
+        "failed to find tool",
+        "fatal error:",
+        "error occurred in cc-rs",
+    ]
+    .iter()
+    .any(|s| stderr.contains(s))
 }
 
 fn strip_ansi(s: &str) -> String {

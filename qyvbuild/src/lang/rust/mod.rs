@@ -10,11 +10,14 @@ use crate::toolchain::{
 };
 use crate::tools;
 
+mod c_deps;
 mod cargo;
+mod link_errors;
 pub mod rustup;
 mod toolchain_file;
 mod unit;
 
+use c_deps::CSetup;
 use cargo::{CargoResult, cargo_build, compiler_failed, is_wasip2_rustix_failure};
 use toolchain_file::toolchain_override;
 use unit::{UnitCache, metadata, select_unit};
@@ -41,7 +44,8 @@ impl Toolchain for Rust {
     }
 
     fn status(&self) -> ToolStatus {
-        let version = tool_version("cargo", &["--version"]);
+        let version = tool_version("cargo", &["--version"])
+            .map(|v| format!("{v}; {}", c_deps::doctor_line()));
         let mut missing = Vec::new();
         if version.is_none() {
             missing.push(Missing {
@@ -90,8 +94,9 @@ impl Toolchain for Rust {
         };
 
         let target = request.target.clone().unwrap_or_else(|| WASIP2.to_string());
+        let c = c_setup(request, &target, toolchain.as_deref(), progress)?;
         progress.phase("compiling");
-        let first = cargo_build(request, &unit, &target, toolchain.as_deref(), progress)?;
+        let first = cargo_build(request, &unit, &target, toolchain.as_deref(), &c, progress)?;
         let wasm = match first {
             CargoResult::Built(wasm) => wasm,
             CargoResult::Failed { stderr, status }
@@ -107,8 +112,10 @@ impl Toolchain for Rust {
                 );
                 progress.note(&format!("note: {note}"));
                 notes.push(note);
-                match cargo_build(request, &unit, WASIP1, toolchain.as_deref(), progress)? {
+                let c = c_setup(request, WASIP1, toolchain.as_deref(), progress)?;
+                match cargo_build(request, &unit, WASIP1, toolchain.as_deref(), &c, progress)? {
                     CargoResult::Built(wasm) => {
+                        notes.extend(c_stubs(&c, &wasm, WASIP1, progress)?);
                         return Ok(CompileOutput {
                             wasm,
                             name: unit.name,
@@ -117,20 +124,55 @@ impl Toolchain for Rust {
                         });
                     }
                     CargoResult::Failed { stderr, status } => {
-                        return Err(compiler_failed(&stderr, status, progress));
+                        return Err(compiler_failed(&stderr, status, WASIP1, &c, progress));
                     }
                 }
             }
             CargoResult::Failed { stderr, status } => {
-                return Err(compiler_failed(&stderr, status, progress));
+                return Err(compiler_failed(&stderr, status, &target, &c, progress));
             }
         };
+        notes.extend(c_stubs(&c, &wasm, &target, progress)?);
         Ok(CompileOutput {
             wasm,
             name: unit.name,
             target,
             notes,
         })
+    }
+}
+
+/// The C toolchain for `target` (see `c_deps`), said with `-v`.
+fn c_setup(
+    request: &BuildRequest,
+    target: &str,
+    toolchain: Option<&str>,
+    progress: &dyn Progress,
+) -> Result<CSetup, BuildError> {
+    let c = c_deps::setup(&request.dir, target, toolchain, progress)?;
+    if progress.verbose() {
+        progress.note(&format!("note: {}", c.describe(target)));
+    }
+    Ok(c)
+}
+
+/// After a build with qyv's C toolchain: C calling what WASI lacks is an error naming the
+/// crates and functions (on wasip1 it links, as imports no host has); otherwise the compat
+/// layer's stubs it linked are said, as for C projects.
+fn c_stubs(
+    c: &CSetup,
+    wasm: &Path,
+    target: &str,
+    progress: &dyn Progress,
+) -> Result<Vec<String>, BuildError> {
+    match c {
+        CSetup::Ours(_) => {
+            if let Some(explained) = link_errors::explain_env_imports(wasm, target) {
+                return Err(BuildError::Project(explained));
+            }
+            Ok(crate::c_compat::report_stubs(wasm, progress))
+        }
+        _ => Ok(Vec::new()),
     }
 }
 
