@@ -91,6 +91,10 @@ impl Progress for Spinner {
         eprint!("{text}");
     }
 
+    fn verbose(&self) -> bool {
+        self.verbose
+    }
+
     fn finish(&self) {
         self.end_phase();
         if let Some(bar) = &self.bar {

@@ -16,6 +16,11 @@ pub trait Progress: Sync {
     /// Compilers' output, as text that ends in a newline: each line as it comes when not
     /// captured; the whole output of a failed compiler when captured.
     fn tool_output(&self, text: &str);
+    /// The user asked to see more (`-v`): the output of tools qyv otherwise keeps to itself
+    /// (pip, npm, a compiler whose errors qyv sums up).
+    fn verbose(&self) -> bool {
+        false
+    }
     /// The build is over (or failed): end the phase, clear anything on screen.
     fn finish(&self);
 }

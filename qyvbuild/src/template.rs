@@ -50,9 +50,10 @@ pub static TEMPLATES: &[Template] = &[
     },
     Template {
         language: "python",
-        description: "a Python app made a component by componentize-py",
+        description: "a plain Python script (pyproject.toml for dependencies), made a component by componentize-py",
         files: &[
             file!("app.py", "python/app.py"),
+            file!("pyproject.toml", "python/pyproject.toml.tmpl"),
             file!("{{name}}.qyv", "python/app.qyv"),
             file!(".gitignore", "python/gitignore"),
         ],
