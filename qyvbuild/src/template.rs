@@ -96,9 +96,10 @@ pub static TEMPLATES: &[Template] = &[
     },
     Template {
         language: "javascript",
-        description: "a JavaScript app made a component by componentize-js",
+        description: "a plain Node.js script (package.json for npm dependencies), made a component by componentize-js",
         files: &[
-            file!("app.js", "javascript/app.js"),
+            file!("index.js", "javascript/index.js"),
+            file!("package.json", "javascript/package.json.tmpl"),
             file!("{{name}}.qyv", "javascript/app.qyv"),
             file!(".gitignore", "javascript/gitignore"),
         ],
