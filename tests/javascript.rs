@@ -253,3 +253,21 @@ fn an_es_module_cli_with_commander_and_marked_prints_what_native_node_prints() {
     assert!(!second.contains("compiling"), "{second}");
     assert!(second.contains("up to date"), "{second}");
 }
+
+#[test]
+fn a_module_exporting_wit_itself_builds_as_before() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("exported");
+    write(
+        &dir,
+        &[(
+            "app.js",
+            "import { getArguments } from 'wasi:cli/environment@0.2.12';\n\n\
+             export const run = {\n  run() {\n    \
+             console.log(['args:', ...getArguments().slice(1)].join(' '));\n  },\n};\n",
+        )],
+    );
+    build_ok(&dir);
+    let out = run(&dir, &["a", "b"]);
+    assert_eq!(stdout(&out), "args: a b\n", "{}", stderr(&out));
+}

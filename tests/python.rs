@@ -68,6 +68,8 @@ def main():
         with open("/data/out.txt", "w", encoding="utf-8") as f:
             f.write(text.upper())
         print(sorted(os.listdir("/data")))
+    elif command == "stdin":
+        sys.stdout.write(sys.stdin.read().upper())
     elif command == "exit":
         sys.exit(3)
     elif command == "raise":
@@ -136,6 +138,24 @@ fn a_plain_script_runs_as_main_with_its_arguments_environment_files_exit_codes_a
         "LOWER CASE\n"
     );
 
+    let mut child = qyv()
+        .args(["run", "-q"])
+        .arg(&dir)
+        .args(["--", "stdin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"from stdin\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out), "FROM STDIN\n");
+
     let out = run(&dir, &["exit"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
 
@@ -144,7 +164,7 @@ fn a_plain_script_runs_as_main_with_its_arguments_environment_files_exit_codes_a
     let err = stderr(&out);
     assert!(
         err.contains("Traceback (most recent call last):")
-            && err.contains("File \"app.py\", line 23, in main")
+            && err.contains("File \"app.py\", line 25, in main")
             && err.contains("raise ValueError(\"no such thing\")")
             && err.ends_with("ValueError: no such thing\n"),
         "{err}"
