@@ -119,6 +119,7 @@ pub fn build(
         },
         package: options.package.clone(),
         bin: options.bin.clone(),
+        entry: build_cfg.and_then(|b| b.entry.clone()),
         reactor: m.is_some_and(|m| m.app_type == manifest::AppType::Reactor),
     };
     let compiled = toolchain.compile(&request, progress)?;

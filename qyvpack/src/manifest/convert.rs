@@ -41,7 +41,9 @@ const PERMISSION_KEYS: &[&str] = &["fs", "net", "exec", "gfx", "env"];
 const FS_KEYS: &[&str] = &["type", "source", "cache", "files"];
 const NETFILE_KEYS: &[&str] = &["path", "sha256"];
 const LIMIT_KEYS: &[&str] = &["memory", "disk", "timeout", "fuel"];
-const BUILD_KEYS: &[&str] = &["target", "profile", "features", "command", "output"];
+const BUILD_KEYS: &[&str] = &[
+    "target", "profile", "features", "command", "output", "entry",
+];
 
 /// The keys of a mapping, after checking them against the allowed set.
 struct Fields<'n> {
@@ -584,6 +586,7 @@ impl<'a> Converter<'a> {
                 .unwrap_or_default(),
             command: self.opt_string(&f, "command", "build"),
             output: self.opt_string(&f, "output", "build"),
+            entry: self.opt_string(&f, "entry", "build"),
         })
     }
 }

@@ -323,6 +323,10 @@ pub struct BuildConfig {
     /// With `command`: the `.wasm` file it produces, relative to the manifest.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// What runs, where a project has several programs: a `[project.scripts]` name or a
+    /// script (Python), a module file (JavaScript).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
 }
 
 /// The languages qyv knows, for `language:`.

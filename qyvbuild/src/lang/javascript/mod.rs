@@ -99,6 +99,24 @@ fn entry(dir: &Path) -> Option<String> {
         .or_else(|| ENTRIES.iter().find_map(|e| inside(e)))
 }
 
+/// The manifest's `build.entry`, which must be a file inside the project.
+fn chosen_entry(dir: &Path, chosen: &str) -> Result<String, BuildError> {
+    let rel = chosen.trim_start_matches("./");
+    let path = Path::new(rel);
+    if path.is_relative()
+        && !path
+            .components()
+            .any(|c| c == std::path::Component::ParentDir)
+        && dir.join(path).is_file()
+    {
+        return Ok(rel.to_string());
+    }
+    Err(BuildError::Project(format!(
+        "build.entry: {chosen} is not a file inside {}",
+        dir.display()
+    )))
+}
+
 /// Whether the project exports WIT itself (built as it is) rather than being a plain script.
 fn exports_wit(dir: &Path, source: &Path) -> bool {
     if dir.join("wit").is_dir() {
@@ -180,7 +198,11 @@ impl Toolchain for JavaScript {
                 missing: lacking,
             });
         };
-        let entry = entry(dir).ok_or_else(|| {
+        let entry = match &request.entry {
+            Some(chosen) => Some(chosen_entry(dir, chosen)?),
+            None => entry(dir),
+        };
+        let entry = entry.ok_or_else(|| {
             BuildError::Project(format!(
                 "no JavaScript entry in {}: looked for package.json's main or bin, {}",
                 dir.display(),

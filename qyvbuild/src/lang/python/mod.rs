@@ -76,7 +76,7 @@ impl Toolchain for Python {
             missing: missing(),
         })?;
         let dir = &request.dir;
-        let project = project::read(dir, request.bin.as_deref())?;
+        let project = project::read(dir, request.bin.as_deref().or(request.entry.as_deref()))?;
         let name = tools::dir_name(dir);
         let target = dir.join("target/qyv");
         let wit_dir = wit::write_command_world(&target.join("wit"))

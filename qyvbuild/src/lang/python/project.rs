@@ -150,11 +150,28 @@ fn normalize(name: &str) -> String {
     name.to_ascii_lowercase().replace(['_', '.'], "-")
 }
 
-/// Reads the project in `dir`. `bin` picks one of several `[project.scripts]` (`--bin`).
-pub fn read(dir: &Path, bin: Option<&str>) -> Result<Project, BuildError> {
+/// Reads the project in `dir`. `chosen` (`--bin` or `build.entry`) picks one of several
+/// `[project.scripts]`, or names a script (`tool.py`) at the top.
+pub fn read(dir: &Path, chosen: Option<&str>) -> Result<Project, BuildError> {
     let py = read_pyproject(dir)?;
     let requirements = Some(dir.join("requirements.txt")).filter(|p| p.is_file());
-    let (entry, source_root) = entry(dir, &py, bin)?;
+    let (entry, source_root) = match chosen.and_then(|c| c.strip_suffix(".py")) {
+        Some(module) => {
+            if !is_identifier(module) || !dir.join(format!("{module}.py")).is_file() {
+                return Err(BuildError::Project(format!(
+                    "build.entry: {module}.py is not a Python script at the top of {}",
+                    dir.display()
+                )));
+            }
+            (
+                Entry::Script {
+                    module: module.to_string(),
+                },
+                PathBuf::new(),
+            )
+        }
+        None => entry(dir, &py, chosen)?,
+    };
     Ok(Project {
         entry,
         source_root,
@@ -245,7 +262,8 @@ fn pick_script(
             .map(Some)
             .ok_or_else(|| {
                 BuildError::Project(format!(
-                    "pyproject.toml in {} has no [project.scripts] entry `{bin}` (it has: {})",
+                    "pyproject.toml in {} has no [project.scripts] entry `{bin}` (it has: {}); \
+                     a script is named with its file, e.g. `tool.py`",
                     dir.display(),
                     names()
                 ))
@@ -263,7 +281,8 @@ fn pick_script(
         (None, [one]) => Ok(Some(one.clone())),
         (None, _) => Err(BuildError::Project(format!(
             "pyproject.toml in {} has several [project.scripts] and none is named after the \
-             project: pick one with `qyv build --bin NAME` (one of: {})",
+             project: pick one with `build.entry: NAME` in the manifest or `qyv build --bin \
+             NAME` (one of: {})",
             dir.display(),
             names()
         ))),
@@ -352,6 +371,15 @@ mod tests {
         assert!(err.contains("--bin") && err.contains("a, b"), "{err}");
         let p = read(dir.path(), Some("b")).unwrap();
         assert!(matches!(p.entry, Entry::Function { ref target, .. } if target == "m:b"));
+        std::fs::write(dir.path().join("tool.py"), "").unwrap();
+        let p = read(dir.path(), Some("tool.py")).unwrap();
+        assert_eq!(
+            p.entry,
+            Entry::Script {
+                module: "tool".into()
+            }
+        );
+        assert!(read(dir.path(), Some("nothere.py")).is_err());
     }
 
     #[test]
