@@ -53,6 +53,11 @@ const PLAIN: &str = r#"import json
 import os
 import sys
 
+try:
+    import qyv_no_such_module
+except ImportError:
+    qyv_no_such_module = None
+
 print("module-level code ran", file=sys.stderr)
 
 
@@ -114,6 +119,10 @@ fn a_plain_script_runs_as_main_with_its_arguments_environment_files_exit_codes_a
     let first = build_ok(&dir);
     assert!(first.contains("pip install"), "{first}");
     assert!(
+        first.contains("note: app.py imports `qyv_no_such_module`, which is neither installed"),
+        "{first}"
+    );
+    assert!(
         !first.contains("module-level code ran"),
         "the script ran at build time:\n{first}"
     );
@@ -164,7 +173,7 @@ fn a_plain_script_runs_as_main_with_its_arguments_environment_files_exit_codes_a
     let err = stderr(&out);
     assert!(
         err.contains("Traceback (most recent call last):")
-            && err.contains("File \"app.py\", line 25, in main")
+            && err.contains("File \"app.py\", line 30, in main")
             && err.contains("raise ValueError(\"no such thing\")")
             && err.ends_with("ValueError: no such thing\n"),
         "{err}"

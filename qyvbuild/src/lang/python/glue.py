@@ -135,7 +135,36 @@ def _reachable():
             finder.import_hook(name)
         except BaseException:
             pass
+    _report_missing(finder)
     return set(finder.modules) | set(names)
+
+
+def _report_missing(finder):
+    """Tells qyv which modules the project's own code imports and nothing provides: they will
+    fail at run time (unless the import is optional)."""
+    missing = {}
+    for name, importers in finder.badmodules.items():
+        top = name.split(".")[0]
+        users = sorted(_MODULES[i][0] for i in importers if i in _MODULES and _MODULES[i][0])
+        if not users or not top or top in _MODULES or top in missing:
+            continue
+        try:
+            found = importlib.util.find_spec(top) is not None
+        except BaseException:
+            found = False
+        if not found:
+            missing[top] = users
+    notes = "".join(
+        f"{', '.join(users)} imports `{top}`, which is neither installed nor in the standard "
+        "library: add it to [project] dependencies (if it is optional, ignore this)\n"
+        for top, users in sorted(missing.items())
+    )
+    # componentize-py shows the build's output only when it fails: the notes go to a file.
+    try:
+        with open(os.path.join(_HERE, "notes.txt"), "w", encoding="utf-8") as f:
+            f.write(notes)
+    except OSError as e:
+        sys.stderr.write(f"cannot write notes: {e}\n")
 
 
 def _preload():

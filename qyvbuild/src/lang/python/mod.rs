@@ -28,6 +28,8 @@ const INSTALL: &str = "pip install componentize-py==0.25.1";
 /// The glue module: its name must not be one a project uses.
 const GLUE_MODULE: &str = "qyv_python_main";
 const GLUE: &str = include_str!("glue.py");
+/// Where the glue writes what the user should know (modules nothing provides).
+const NOTES: &str = "notes.txt";
 
 fn componentize_py() -> Option<PathBuf> {
     tools::on_path("componentize-py")
@@ -108,15 +110,20 @@ impl Toolchain for Python {
             .arg("-d")
             .arg(&wit_dir)
             .args(["-w", wit::APP_WORLD, "componentize"]);
-        if project.entry == Entry::WitWorld {
-            cmd.arg("app");
-        } else {
-            let glue = write_glue(&target, &name, &project, site.is_some())?;
-            cmd.arg(GLUE_MODULE)
-                .arg("-p")
-                .arg(glue)
-                .arg("-p")
-                .arg(dir.join(&project.source_root));
+        let glue = (project.entry != Entry::WitWorld)
+            .then(|| write_glue(&target, &name, &project, site.is_some()))
+            .transpose()?;
+        match &glue {
+            None => {
+                cmd.arg("app");
+            }
+            Some(glue) => {
+                cmd.arg(GLUE_MODULE)
+                    .arg("-p")
+                    .arg(glue)
+                    .arg("-p")
+                    .arg(dir.join(&project.source_root));
+            }
         }
         if let Some(site) = &site {
             cmd.arg("-p").arg(site);
@@ -125,6 +132,14 @@ impl Toolchain for Python {
         progress.phase("compiling");
         progress.detail("componentize-py");
         errors::run_componentize(cmd, progress)?;
+        // What the glue found missing while it read the program (componentize-py shows the
+        // build's own output only when it fails).
+        if let Some(glue) = &glue {
+            let notes = std::fs::read_to_string(glue.join(NOTES)).unwrap_or_default();
+            for line in notes.lines() {
+                progress.note(&format!("note: {line}"));
+            }
+        }
         tools::record_sources(&out, &digest)
             .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
         Ok(CompileOutput::new(out, name, target_name))
@@ -163,6 +178,7 @@ fn write_glue(
             .map_err(|e| BuildError::io(format!("cannot write target/qyv/python-glue/{file}"), e))
     };
     write(&format!("{GLUE_MODULE}.py"), GLUE)?;
+    write(NOTES, "")?;
     write("qyv_entry.json", &config.to_string())?;
     Ok(glue)
 }
