@@ -333,3 +333,30 @@ fn an_app_written_against_wit_world_builds_as_before() {
     let out = run(&dir, &["a", "b"]);
     assert_eq!(stdout(&out), "args: a b\n", "{}", stderr(&out));
 }
+
+#[test]
+fn a_package_with_main_runs_as_python_dash_m_would_run_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("pm");
+    write(
+        &dir,
+        &[
+            ("tool/__init__.py", "from .core import shout\n"),
+            ("tool/core.py", "def shout(s):\n    return s.upper()\n"),
+            (
+                "tool/__main__.py",
+                "import sys\nfrom tool import shout\nfrom . import core\n\n\
+                 print(__name__, __package__, shout(\" \".join(sys.argv[1:])), core.shout(\"x\"))\n",
+            ),
+        ],
+    );
+    build_ok(&dir);
+    let out = run(&dir, &["a", "b"]);
+    let native = Command::new("python3")
+        .args(["-m", "tool", "a", "b"])
+        .current_dir(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&native), "__main__ tool A B X\n");
+    assert_eq!(stdout(&out), stdout(&native), "{}", stderr(&out));
+}

@@ -64,8 +64,33 @@ pub fn marker(dir: &Path) -> Option<PathBuf> {
         if OTHER_PROJECTS.iter().any(|m| dir.join(m).exists()) {
             return None;
         }
-        lone_script(dir)
+        lone_script(dir).or_else(|| match main_packages(dir).as_slice() {
+            [(root, package)] => Some(dir.join(root).join(package).join("__main__.py")),
+            _ => None,
+        })
     })
+}
+
+/// The packages with a `__main__.py` (what `python -m PKG` runs), at the top or in `src/`:
+/// (source root, package).
+fn main_packages(dir: &Path) -> Vec<(PathBuf, String)> {
+    ["", "src"]
+        .iter()
+        .flat_map(|root| {
+            std::fs::read_dir(dir.join(root))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter(|e| e.path().join("__main__.py").is_file())
+                .map(move |e| {
+                    (
+                        PathBuf::from(root),
+                        e.file_name().to_string_lossy().into_owned(),
+                    )
+                })
+        })
+        .filter(|(_, name)| is_identifier(name))
+        .collect()
 }
 
 fn lone_script(dir: &Path) -> Option<PathBuf> {
@@ -200,24 +225,7 @@ fn entry(dir: &Path, py: &PyProject, bin: Option<&str>) -> Result<(Entry, PathBu
             return Ok((Entry::Script { module }, PathBuf::new()));
         }
     }
-    let packages: Vec<(PathBuf, String)> = ["", "src"]
-        .iter()
-        .flat_map(|root| {
-            std::fs::read_dir(dir.join(root))
-                .into_iter()
-                .flatten()
-                .flatten()
-                .filter(|e| e.path().join("__main__.py").is_file())
-                .map(move |e| {
-                    (
-                        PathBuf::from(root),
-                        e.file_name().to_string_lossy().into_owned(),
-                    )
-                })
-        })
-        .filter(|(_, name)| is_identifier(name))
-        .collect();
-    if let [(root, package)] = packages.as_slice() {
+    if let [(root, package)] = main_packages(dir).as_slice() {
         return Ok((
             Entry::Package {
                 package: package.clone(),
@@ -405,6 +413,7 @@ mod tests {
             "a Makefile project's helper script"
         );
         let package = project(&[("tool/__init__.py", ""), ("tool/__main__.py", "")]);
+        assert!(marker(package.path()).is_some(), "python -m tool");
         assert_eq!(
             read(package.path(), None).unwrap().entry,
             Entry::Package {
