@@ -86,12 +86,7 @@ fn entry(dir: &Path) -> Option<String> {
     });
     let inside = |rel: &str| {
         let rel = rel.trim_start_matches("./");
-        let p = Path::new(rel);
-        (!rel.is_empty()
-            && p.is_relative()
-            && !p.components().any(|c| c == std::path::Component::ParentDir)
-            && dir.join(p).is_file())
-        .then(|| rel.to_string())
+        (!rel.is_empty() && is_file_inside(dir, rel)).then(|| rel.to_string())
     };
     declared
         .as_deref()
@@ -99,16 +94,15 @@ fn entry(dir: &Path) -> Option<String> {
         .or_else(|| ENTRIES.iter().find_map(|e| inside(e)))
 }
 
+/// Whether `rel` is a file that stays inside the project (no `..`, no link leading out).
+fn is_file_inside(dir: &Path, rel: &str) -> bool {
+    qyvpack::project::resolve(dir, Path::new(rel)).is_ok_and(|p| p.is_file())
+}
+
 /// The manifest's `build.entry`, which must be a file inside the project.
 fn chosen_entry(dir: &Path, chosen: &str) -> Result<String, BuildError> {
     let rel = chosen.trim_start_matches("./");
-    let path = Path::new(rel);
-    if path.is_relative()
-        && !path
-            .components()
-            .any(|c| c == std::path::Component::ParentDir)
-        && dir.join(path).is_file()
-    {
+    if is_file_inside(dir, rel) {
         return Ok(rel.to_string());
     }
     Err(BuildError::Project(format!(
@@ -286,4 +280,65 @@ fn app_world_name() -> String {
         .next()
         .unwrap_or("app")
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            let p = dir.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn the_entry_comes_from_main_then_bin_then_the_usual_files() {
+        let main = project(&[
+            ("package.json", r#"{"main": "./lib/cli.js"}"#),
+            ("lib/cli.js", ""),
+            ("index.js", ""),
+        ]);
+        assert_eq!(entry(main.path()).as_deref(), Some("lib/cli.js"));
+        let bin = project(&[
+            (
+                "package.json",
+                r#"{"name": "tool", "bin": {"other": "o.js", "tool": "t.js"}}"#,
+            ),
+            ("o.js", ""),
+            ("t.js", ""),
+        ]);
+        assert_eq!(entry(bin.path()).as_deref(), Some("t.js"));
+        let plain = project(&[("src/index.js", "")]);
+        assert_eq!(entry(plain.path()).as_deref(), Some("src/index.js"));
+    }
+
+    #[test]
+    fn an_entry_outside_the_project_is_not_taken() {
+        let outside = project(&[("secret.js", "")]);
+        let dir = project(&[("package.json", r#"{"main": "link.js"}"#), ("app.js", "")]);
+        std::os::unix::fs::symlink(outside.path().join("secret.js"), dir.path().join("link.js"))
+            .unwrap();
+        assert_eq!(entry(dir.path()).as_deref(), Some("app.js"));
+        assert!(chosen_entry(dir.path(), "link.js").is_err());
+        assert!(chosen_entry(dir.path(), "../secret.js").is_err());
+        assert_eq!(chosen_entry(dir.path(), "./app.js").unwrap(), "app.js");
+    }
+
+    #[test]
+    fn modules_exporting_wit_are_told_from_plain_scripts() {
+        let dir = project(&[
+            (
+                "a.js",
+                "import { getArguments } from 'wasi:cli/environment@0.2.12';\n",
+            ),
+            ("b.js", "console.log(process.argv.slice(2));\n"),
+        ]);
+        assert!(exports_wit(dir.path(), &dir.path().join("a.js")));
+        assert!(!exports_wit(dir.path(), &dir.path().join("b.js")));
+    }
 }
