@@ -14,7 +14,6 @@ import importlib.abc
 import importlib.util
 import json
 import linecache
-import modulefinder
 import os
 import pkgutil
 import sys
@@ -122,49 +121,18 @@ class _Finder(importlib.abc.MetaPathFinder):
 _LOADER = _Loader()
 
 
+# The codecs `open(..., encoding=...)` finds by name at run time: the common ones (the CJK
+# codecs' tables would double the component's size).
+_CODECS = """aliases ascii latin_1 utf_8 utf_8_sig utf_16 utf_16_le utf_16_be utf_32 utf_32_le
+utf_32_be cp1252 cp437 cp850 iso8859_1 iso8859_2 iso8859_15 mac_roman charmap unicode_escape
+raw_unicode_escape base64_codec hex_codec idna punycode""".split()
+
+
 def _reachable():
-    """Every module the project's code (and its dependencies) can import, found by reading
-    their code, not running it."""
-    finder = modulefinder.ModuleFinder(path=[p for p in sys.path if p != _HERE])
-    names = [n for n, m in _MODULES.items() if m[0]]
-    if _SITE:
-        names += [m.name for m in pkgutil.walk_packages([_SITE])]
-    names += ["encodings." + m.name for m in pkgutil.iter_modules(importlib.import_module("encodings").__path__)]
-    for name in names:
-        try:
-            finder.import_hook(name)
-        except BaseException:
-            pass
-    _report_missing(finder)
-    return set(finder.modules) | set(names)
-
-
-def _report_missing(finder):
-    """Tells qyv which modules the project's own code imports and nothing provides: they will
-    fail at run time (unless the import is optional)."""
-    missing = {}
-    for name, importers in finder.badmodules.items():
-        top = name.split(".")[0]
-        users = sorted(_MODULES[i][0] for i in importers if i in _MODULES and _MODULES[i][0])
-        if not users or not top or top in _MODULES or top in missing:
-            continue
-        try:
-            found = importlib.util.find_spec(top) is not None
-        except BaseException:
-            found = False
-        if not found:
-            missing[top] = users
-    notes = "".join(
-        f"{', '.join(users)} imports `{top}`, which is neither installed nor in the standard "
-        "library: add it to [project] dependencies (if it is optional, ignore this)\n"
-        for top, users in sorted(missing.items())
-    )
-    # componentize-py shows the build's output only when it fails: the notes go to a file.
-    try:
-        with open(os.path.join(_HERE, "notes.txt"), "w", encoding="utf-8") as f:
-            f.write(notes)
-    except OSError as e:
-        sys.stderr.write(f"cannot write notes: {e}\n")
+    """Every module the project's code (and its dependencies) can import: what qyv found by
+    reading their code on the host (reach.py; analysing here would leave its memory in the
+    snapshot), and the common codecs."""
+    return set(_CONFIG["preload"]) | {"encodings." + c for c in _CODECS}
 
 
 def _preload():

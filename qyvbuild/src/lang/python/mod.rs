@@ -28,8 +28,8 @@ const INSTALL: &str = "pip install componentize-py==0.25.1";
 /// The glue module: its name must not be one a project uses.
 const GLUE_MODULE: &str = "qyv_python_main";
 const GLUE: &str = include_str!("glue.py");
-/// Where the glue writes what the user should know (modules nothing provides).
-const NOTES: &str = "notes.txt";
+/// Finds the modules the program can import, on the host (see its docstring).
+const REACH: &str = include_str!("reach.py");
 
 fn componentize_py() -> Option<PathBuf> {
     tools::on_path("componentize-py")
@@ -111,7 +111,7 @@ impl Toolchain for Python {
             .arg(&wit_dir)
             .args(["-w", wit::APP_WORLD, "componentize"]);
         let glue = (project.entry != Entry::WitWorld)
-            .then(|| write_glue(&target, &name, &project, site.is_some()))
+            .then(|| write_glue(dir, &target, &name, &project, site.as_deref(), progress))
             .transpose()?;
         match &glue {
             None => {
@@ -132,14 +132,6 @@ impl Toolchain for Python {
         progress.phase("compiling");
         progress.detail("componentize-py");
         errors::run_componentize(cmd, progress)?;
-        // What the glue found missing while it read the program (componentize-py shows the
-        // build's own output only when it fails).
-        if let Some(glue) = &glue {
-            let notes = std::fs::read_to_string(glue.join(NOTES)).unwrap_or_default();
-            for line in notes.lines() {
-                progress.note(&format!("note: {line}"));
-            }
-        }
         tools::record_sources(&out, &digest)
             .map_err(|e| BuildError::io("cannot record the sources digest", e))?;
         Ok(CompileOutput::new(out, name, target_name))
@@ -148,10 +140,12 @@ impl Toolchain for Python {
 
 /// Writes the glue module and what it runs into `target/qyv/python-glue`.
 fn write_glue(
+    dir: &Path,
     target: &Path,
     name: &str,
     project: &project::Project,
-    has_site: bool,
+    site: Option<&Path>,
+    progress: &dyn Progress,
 ) -> Result<PathBuf, BuildError> {
     let glue = target.join("python-glue");
     std::fs::create_dir_all(&glue)
@@ -166,19 +160,52 @@ fn write_glue(
         r if r.is_empty() => String::new(),
         r => format!("{r}/"),
     };
+    let reached = reach(&glue, &dir.join(&project.source_root), site, &prefix)?;
+    for note in reached["notes"].as_array().into_iter().flatten() {
+        progress.note(&format!("note: {}", note.as_str().unwrap_or_default()));
+    }
     let config = serde_json::json!({
         "name": name,
         "kind": kind,
         "target": entry,
         "prefix": prefix,
-        "site": has_site,
+        "site": site.is_some(),
+        "preload": reached["preload"],
     });
     let write = |file: &str, text: &str| {
         std::fs::write(glue.join(file), text)
             .map_err(|e| BuildError::io(format!("cannot write target/qyv/python-glue/{file}"), e))
     };
     write(&format!("{GLUE_MODULE}.py"), GLUE)?;
-    write(NOTES, "")?;
     write("qyv_entry.json", &config.to_string())?;
     Ok(glue)
+}
+
+/// Runs `reach.py` on the host's python3, isolated from its site-packages: the modules the
+/// program can import, and notes on those nothing provides.
+fn reach(
+    glue: &Path,
+    root: &Path,
+    site: Option<&Path>,
+    prefix: &str,
+) -> Result<serde_json::Value, BuildError> {
+    let script = glue.join("qyv_reach.py");
+    std::fs::write(&script, REACH)
+        .map_err(|e| BuildError::io("cannot write target/qyv/python-glue/qyv_reach.py", e))?;
+    let out = Command::new("python3")
+        .args(["-I", "-S"])
+        .arg(&script)
+        .arg(root)
+        .arg(site.map(Path::as_os_str).unwrap_or_default())
+        .arg(prefix)
+        .output()
+        .map_err(|e| BuildError::io("cannot start python3", e))?;
+    if !out.status.success() {
+        return Err(BuildError::Project(format!(
+            "cannot read the Python program's imports:\n{}",
+            String::from_utf8_lossy(&out.stderr).trim_end()
+        )));
+    }
+    serde_json::from_slice(&out.stdout)
+        .map_err(|e| BuildError::Project(format!("cannot read the Python program's imports: {e}")))
 }
