@@ -76,6 +76,11 @@ say "sources" "mawk 1.3.4-20200120 ($QYV_TOOLS/sources)"
 command -v java >/dev/null || apt_pkgs default-jre-headless
 npm_pkg kotlin-compiler@2.4.20
 npm_pkg @bytecodealliance/componentize-js@0.23.0
+# Plain Node.js scripts: esbuild bundles them with their npm dependencies; acorn parses the
+# bundle to spell out Unicode property escapes, which componentize-js's engine refuses.
+npm_pkg esbuild@0.28.2
+npm_pkg acorn@8.17.0
+npm_pkg acorn-walk@8.3.5
 npm_pkg assemblyscript@0.28.20
 npm_pkg @assemblyscript/wasi-shim@0.1.0
 # componentize-js runs its splicer on this shim (installed with it, through jco); qyv loads it.

@@ -119,6 +119,7 @@ pub fn build(
         },
         package: options.package.clone(),
         bin: options.bin.clone(),
+        entry: build_cfg.and_then(|b| b.entry.clone()),
         reactor: m.is_some_and(|m| m.app_type == manifest::AppType::Reactor),
         go: build_cfg.and_then(|b| b.go.clone()).unwrap_or_default(),
         output: build_cfg.and_then(|b| b.output.clone()),

@@ -13,7 +13,8 @@ pub trait Progress: Sync {
     /// Whether compilers' output is kept and handed over only if they fail (a spinner is
     /// showing, or the caller asked for quiet), rather than passed through as it comes.
     fn captures_output(&self) -> bool;
-    /// Whether the user asked for details (`-v`): what a build chose and why.
+    /// Whether the user asked for details (`-v`): what a build chose and why, and the output
+    /// of tools qyv otherwise keeps to itself (pip, npm, a compiler whose errors qyv sums up).
     fn verbose(&self) -> bool {
         false
     }

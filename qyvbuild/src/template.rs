@@ -50,9 +50,10 @@ pub static TEMPLATES: &[Template] = &[
     },
     Template {
         language: "python",
-        description: "a Python app made a component by componentize-py",
+        description: "a plain Python script (pyproject.toml for dependencies), made a component by componentize-py",
         files: &[
             file!("app.py", "python/app.py"),
+            file!("pyproject.toml", "python/pyproject.toml.tmpl"),
             file!("{{name}}.qyv", "python/app.qyv"),
             file!(".gitignore", "python/gitignore"),
         ],
@@ -95,9 +96,10 @@ pub static TEMPLATES: &[Template] = &[
     },
     Template {
         language: "javascript",
-        description: "a JavaScript app made a component by componentize-js",
+        description: "a plain Node.js script (package.json for npm dependencies), made a component by componentize-js",
         files: &[
-            file!("app.js", "javascript/app.js"),
+            file!("index.js", "javascript/index.js"),
+            file!("package.json", "javascript/package.json.tmpl"),
             file!("{{name}}.qyv", "javascript/app.qyv"),
             file!(".gitignore", "javascript/gitignore"),
         ],

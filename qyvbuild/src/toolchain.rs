@@ -136,6 +136,9 @@ pub struct BuildRequest {
     pub package: Option<String>,
     /// The binary to build when there are several (`--bin`).
     pub bin: Option<String>,
+    /// The manifest's `build.entry`: what runs, for languages whose projects may hold several
+    /// programs (a `[project.scripts]` name or script for Python, a module for JavaScript).
+    pub entry: Option<String>,
     /// Build a reactor (a library of exports) instead of a command (manifest `type: reactor`).
     pub reactor: bool,
     /// The manifest's `build.go` (package, tags, ldflags).

@@ -41,7 +41,9 @@ const PERMISSION_KEYS: &[&str] = &["fs", "net", "exec", "gfx", "env"];
 const FS_KEYS: &[&str] = &["type", "source", "cache", "files"];
 const NETFILE_KEYS: &[&str] = &["path", "sha256"];
 const LIMIT_KEYS: &[&str] = &["memory", "disk", "timeout", "fuel"];
-const BUILD_KEYS: &[&str] = &["target", "profile", "features", "command", "output", "go"];
+const BUILD_KEYS: &[&str] = &[
+    "target", "profile", "features", "command", "output", "go", "entry",
+];
 const GO_BUILD_KEYS: &[&str] = &["package", "tags", "ldflags"];
 
 /// The keys of a mapping, after checking them against the allowed set.
@@ -585,6 +587,7 @@ impl<'a> Converter<'a> {
                 .unwrap_or_default(),
             command: self.opt_string(&f, "command", "build"),
             output: self.opt_string(&f, "output", "build"),
+            entry: self.opt_string(&f, "entry", "build"),
             go: f.get("go").and_then(|n| self.go_build(n)),
         })
     }

@@ -324,6 +324,10 @@ pub struct BuildConfig {
     /// writes; with a build that makes several programs (`zig build`), the one to take.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// What runs, where a project has several programs: a `[project.scripts]` name or a
+    /// script (Python), a module file (JavaScript).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub entry: Option<String>,
     /// Options of `go build`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub go: Option<GoBuildConfig>,
