@@ -317,8 +317,8 @@ pub fn prepare(zig: &Path, progress: &dyn Progress) -> Result<Compat, BuildError
         format!("{:x}", h.finalize())
     };
     let root = qyvpack::dirs::CacheArea::CCompat
-        .dir()
-        .unwrap_or_else(|| qyvpack::dirs::CacheArea::CCompat.under(&std::env::temp_dir()));
+        .dir_or_private_temp()
+        .map_err(|e| BuildError::io("cannot find a private cache directory", e))?;
     let dir = root.join(&key[..16]);
     if dir.join("libqyvcompat.a").is_file() {
         return Ok(Compat { dir });

@@ -85,11 +85,67 @@ impl CacheArea {
     pub fn dir(self) -> Option<PathBuf> {
         cache_dir().map(|root| self.under(&root))
     }
+
+    /// Its directory in [`cache_dir`], or, with no home, in a directory of the temporary
+    /// directory that only this user owns (`qyv-cache-UID`, mode 0700, not a link): programs run
+    /// from there (compiler wrappers), so it never is a place another user could fill first.
+    pub fn dir_or_private_temp(self) -> std::io::Result<PathBuf> {
+        match self.dir() {
+            Some(dir) => Ok(dir),
+            None => Ok(self.under(&private_temp(&std::env::temp_dir())?)),
+        }
+    }
+}
+
+/// `parent/qyv-cache-UID`, made with mode 0700 if missing, and refused unless it is a real
+/// directory owned by this user that nobody else may write or read.
+fn private_temp(parent: &Path) -> std::io::Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    // SAFETY: geteuid cannot fail and touches no memory.
+    let uid = unsafe { libc::geteuid() };
+    let dir = parent.join(format!("qyv-cache-{uid}"));
+    match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = std::fs::symlink_metadata(&dir)?;
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & 0o077 != 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is not a private directory of this user; set XDG_CACHE_HOME or QYV_CACHE_DIR",
+                dir.display()
+            ),
+        ));
+    }
+    Ok(dir)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_private_temporary_cache_is_refused_when_another_could_have_made_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = private_temp(tmp.path()).unwrap();
+        let mode = std::fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+        assert_eq!(
+            private_temp(tmp.path()).unwrap(),
+            dir,
+            "made once, then reused"
+        );
+        // Opened up (as a directory someone else planted would be): refused.
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
+        assert!(private_temp(tmp.path()).is_err());
+        // A link in its place: refused, not followed.
+        std::fs::remove_dir(&dir).unwrap();
+        std::os::unix::fs::symlink(tmp.path(), &dir).unwrap();
+        assert!(private_temp(tmp.path()).is_err());
+    }
 
     #[test]
     fn cache_areas_have_distinct_directories() {

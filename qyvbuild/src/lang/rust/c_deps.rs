@@ -226,8 +226,8 @@ fn prepare_dir(
 ) -> Result<PathBuf, BuildError> {
     let area = qyvpack::dirs::CacheArea::CCompat;
     let cache = area
-        .dir()
-        .unwrap_or_else(|| area.under(&std::env::temp_dir()));
+        .dir_or_private_temp()
+        .map_err(|e| BuildError::io("cannot find a private cache directory", e))?;
     let root = cache.join(format!("rust-{}", dir_key(zig, compat)));
     let ready = root.join(target).join(".ready");
     if ready.is_file() {
