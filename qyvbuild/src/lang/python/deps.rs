@@ -41,6 +41,16 @@ pub fn install(
     if project.dependencies.is_empty() && !has_requirements {
         return Ok(None);
     }
+    // pip would take such an entry as one of its own options (another index, say).
+    if let Some(odd) = project
+        .dependencies
+        .iter()
+        .find(|d| d.trim_start().starts_with('-'))
+    {
+        return Err(BuildError::Project(format!(
+            "the dependency `{odd}` in pyproject.toml is not a requirement (it reads as a pip option)"
+        )));
+    }
     let target = dir.join("target/qyv");
     let site = target.join("python-site");
     let stamp = target.join("python-site.digest");
@@ -160,5 +170,19 @@ mod tests {
                    ERROR: No matching distribution found for ujson==5.10.0\n";
         assert_eq!(unsatisfied(out).as_deref(), Some("ujson"));
         assert_eq!(unsatisfied("ERROR: something else\n"), None);
+    }
+
+    #[test]
+    fn a_dependency_that_reads_as_a_pip_option_is_refused_before_pip_runs() {
+        let tmp = tempfile::tempdir().unwrap();
+        let project = Project {
+            entry: super::super::project::Entry::WitWorld,
+            source_root: PathBuf::from("."),
+            dependencies: vec!["--index-url=http://example.invalid/simple".into()],
+            requirements: None,
+        };
+        let err = install(tmp.path(), &project, &crate::progress::Silent).unwrap_err();
+        assert!(err.to_string().contains("reads as a pip option"), "{err}");
+        assert!(!tmp.path().join("target/qyv/python-site").exists());
     }
 }
