@@ -116,22 +116,7 @@ fn a_plain_node_script_gets_argv_env_files_stdin_and_exit_codes() {
         "LOWER CASE\n"
     );
 
-    let mut child = qyv()
-        .args(["run", "-q"])
-        .arg(&dir)
-        .args(["--", "stdin"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(b"from stdin\n")
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = common::run_with_stdin(&dir, &["stdin"], b"from stdin\n");
     assert_eq!(stdout(&out), "FROM STDIN\n");
 
     let out = run(&dir, &["exit"]);

@@ -19,6 +19,23 @@ pub fn qyv() -> Command {
     cmd
 }
 
+/// `qyv run -q DIR -- ARGS` with `input` on its stdin; stdout captured, stderr passed through.
+pub fn run_with_stdin(dir: &Path, args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = qyv()
+        .args(["run", "-q"])
+        .arg(dir)
+        .arg("--")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
 /// A private directory to run qyv in, with its own trust store and cache (`config/` and
 /// `cache/` inside it) and no signing key from the environment.
 pub struct Sandbox {
