@@ -110,6 +110,28 @@ pub fn version_line(program: &Path, args: &[&str]) -> Option<String> {
         .map(|l| l.trim().to_string())
 }
 
+/// Runs a tool whose output qyv sums up itself (pip, npm, componentize-py): its stdout and
+/// stderr are kept as one text, shown whole with `-v`, and returned with the exit status.
+pub fn run_kept(
+    mut cmd: Command,
+    tool: &str,
+    progress: &dyn Progress,
+) -> Result<(std::process::ExitStatus, String), BuildError> {
+    progress.command(&command_line(&cmd));
+    let out = cmd
+        .output()
+        .map_err(|e| BuildError::io(format!("cannot start {tool}"), e))?;
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    if progress.verbose() {
+        progress.tool_output(&text);
+    }
+    Ok((out.status, text))
+}
+
 /// Runs a compiler. Unless the reporter captures it, its output passes through as it comes;
 /// captured, it is handed over whole, unmangled, only if the compiler fails.
 pub fn run_tool(mut cmd: Command, tool: &str, progress: &dyn Progress) -> Result<(), BuildError> {

@@ -63,18 +63,8 @@ pub fn install(
     cmd.current_dir(dir)
         .arg(if ci { "ci" } else { "install" })
         .args(["--ignore-scripts", "--no-audit", "--no-fund", "--omit=dev"]);
-    let out = cmd
-        .output()
-        .map_err(|e| BuildError::io("cannot start npm", e))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if progress.verbose() {
-        progress.tool_output(&text);
-    }
-    if !out.status.success() {
+    let (status, text) = crate::tools::run_kept(cmd, "npm", progress)?;
+    if !status.success() {
         return Err(BuildError::Project(format!(
             "npm could not install the dependencies:\n{}",
             text.trim_end()

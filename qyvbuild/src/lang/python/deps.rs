@@ -93,18 +93,8 @@ pub fn install(
     if has_requirements {
         cmd.arg("-r").arg("requirements.txt");
     }
-    let out = cmd
-        .output()
-        .map_err(|e| BuildError::io("cannot start pip (python3 -m pip)", e))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if progress.verbose() {
-        progress.tool_output(&text);
-    }
-    if !out.status.success() {
+    let (status, text) = crate::tools::run_kept(cmd, "pip (python3 -m pip)", progress)?;
+    if !status.success() {
         let _ = std::fs::remove_dir_all(&site);
         return Err(refusal(&text));
     }

@@ -14,19 +14,9 @@ const END: &str = "--- end ---\n";
 
 /// Runs componentize-py with its output kept; shows it with `-v`, and on failure turns it
 /// into the Python error it holds.
-pub fn run_componentize(mut cmd: Command, progress: &dyn Progress) -> Result<(), BuildError> {
-    let out = cmd
-        .output()
-        .map_err(|e| BuildError::io("cannot start componentize-py", e))?;
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    if progress.verbose() {
-        progress.tool_output(&text);
-    }
-    if out.status.success() {
+pub fn run_componentize(cmd: Command, progress: &dyn Progress) -> Result<(), BuildError> {
+    let (status, text) = crate::tools::run_kept(cmd, "componentize-py", progress)?;
+    if status.success() {
         return Ok(());
     }
     match python_error(&text) {
@@ -42,7 +32,7 @@ pub fn run_componentize(mut cmd: Command, progress: &dyn Progress) -> Result<(),
             }
             Err(BuildError::CompilerFailed {
                 tool: "componentize-py".into(),
-                status: out.status.code(),
+                status: status.code(),
             })
         }
     }
