@@ -168,7 +168,12 @@ impl Toolchain for JavaScript {
     fn status(&self) -> ToolStatus {
         let here = std::env::current_dir().unwrap_or_default();
         let version = modules(&here).and_then(|m| {
-            let text = std::fs::read_to_string(m.join(PACKAGE).join("package.json")).ok()?;
+            let text = qyvpack::bounded::read_to_string(
+                &m.join(PACKAGE).join("package.json"),
+                1 << 20,
+                "a package.json",
+            )
+            .ok()?;
             let json: serde_json::Value = serde_json::from_str(&text).ok()?;
             Some(format!("componentize-js {}", json["version"].as_str()?))
         });
