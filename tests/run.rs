@@ -691,6 +691,84 @@ fn the_first_run_after_pack_is_warm() {
     assert!(!out.stderr.contains("from the cache"), "{}", out.stderr);
 }
 
+#[test]
+fn a_cold_bundle_runs_on_baseline_code_and_leaves_optimized_code_for_the_next_run() {
+    // Packed with no background compile: the bundle arrives cold, as on a new machine.
+    let dir = app("");
+    let out = qyv()
+        .current_dir(dir.path())
+        .args(["pack", "-q", "--unsigned", "-o", "app.qyvbin"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cache = dir.path().join("cache");
+    let env = [
+        ("QYV_CACHE_DIR", cache.to_str().unwrap()),
+        ("QYV_PRECOMPILE", "1"),
+    ];
+    // A --timeout the manifest does not set: the background compile must be for the engine
+    // settings of this run (epoch checks), or the next run would miss.
+    let args = [
+        "-v",
+        "--allow-unsigned",
+        "--timeout",
+        "30s",
+        "app.qyvbin",
+        "--",
+        "argv",
+        "x",
+    ];
+    let out = run_qyv(&args, dir.path(), &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "ok probe-app argv x\n");
+    out.says("(baseline code for a cold start");
+    wait_for_compiled(&cache);
+    let out = run_qyv(&args, dir.path(), &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert_eq!(out.stdout, "ok probe-app argv x\n");
+    out.says("(compiled code from the cache)");
+    // With QYV_PRECOMPILE=0 nothing would compile for the next run, so a cold run compiles
+    // optimized code itself, into the cache.
+    let other = dir.path().join("other-cache");
+    let env = [("QYV_CACHE_DIR", other.to_str().unwrap())];
+    let out = run_qyv(&args, dir.path(), &env);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    out.says("(compiled now)");
+    let out = run_qyv(&args, dir.path(), &env);
+    out.says("(compiled code from the cache)");
+}
+
+#[test]
+fn a_module_the_baseline_compiler_cannot_compile_runs_on_optimized_code() {
+    // Tail calls: Cranelift compiles them, Winch does not.
+    let dir = tempfile::tempdir().unwrap();
+    let wasm = wat::parse_str(
+        r#"(module
+          (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+          (memory (export "memory") 1)
+          (func $count (param i32) (result i32)
+            local.get 0
+            i32.eqz
+            if (result i32) (i32.const 7) else
+              local.get 0 i32.const 1 i32.sub return_call $count end)
+          (func (export "_start") (call $exit (call $count (i32.const 100000)))))"#,
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("tail.wasm"), wasm).unwrap();
+    let cache = dir.path().join("cache");
+    let env = [
+        ("QYV_CACHE_DIR", cache.to_str().unwrap()),
+        ("QYV_PRECOMPILE", "1"),
+    ];
+    let out = run_qyv(&["-v", "tail.wasm"], dir.path(), &env);
+    assert_eq!(out.code, Some(7), "{}", out.stderr);
+    out.says("(compiled now)");
+}
+
 /// A loopback HTTP server answering every GET with `body` (404 for paths not ending in
 /// `ok_suffix`); returns its base URL.
 fn http_server(body: &'static [u8], ok_suffix: &'static str) -> String {

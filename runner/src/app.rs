@@ -143,6 +143,8 @@ pub struct Invocation {
     pub env: Vec<(String, String)>,
     /// Use the compile cache.
     pub cache: bool,
+    /// How a cache miss is compiled.
+    pub cold: crate::run::ColdStart,
 }
 
 /// The wasm to run.
@@ -308,6 +310,7 @@ pub fn prepare(
         grants,
         limits: run_limits,
         cache: inv.cache,
+        cold: inv.cold,
     };
     Ok(Prepared {
         request,
@@ -348,6 +351,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
                 fuel: limits.fuel,
             },
             cache: inv.cache,
+            cold: inv.cold,
         },
         widened: overrides.widens(),
         scratch: None,

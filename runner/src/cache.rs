@@ -47,6 +47,40 @@ pub fn key(engine: &Engine, input_digest: &str) -> String {
     format!("{input_digest}-{:016x}", h.finish())
 }
 
+/// An exclusive claim on compiling one cache entry (`KEY.lock`, flock'd): released, and the
+/// file removed, when dropped.
+pub struct CompileLock {
+    path: PathBuf,
+    _file: std::fs::File,
+}
+
+impl CompileLock {
+    /// The claim, or `None` while another process holds it (or the lock cannot be made, when
+    /// compiling twice only costs time).
+    pub fn try_take(dir: &Path, key: &str) -> Option<CompileLock> {
+        use std::os::fd::AsRawFd;
+        let path = dir.join(format!("{key}.lock"));
+        std::fs::create_dir_all(dir).ok()?;
+        let file = std::fs::File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .ok()?;
+        // SAFETY: flock on a descriptor this function owns.
+        let taken = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+        taken.then_some(CompileLock { path, _file: file })
+    }
+}
+
+impl Drop for CompileLock {
+    fn drop(&mut self) {
+        // Removed while still held: a process that opened it before waits for nothing, finds
+        // the entry whole and stops.
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// A cache entry's paths.
 pub struct Entry {
     pub artifact: PathBuf,
@@ -226,6 +260,17 @@ mod tests {
             .unwrap();
         assert!(!entry.is_intact_in(memo()));
         assert!(!entry.artifact.exists(), "a damaged entry is removed");
+    }
+
+    #[test]
+    fn one_compile_lock_per_entry_at_a_time_and_its_file_goes_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = CompileLock::try_take(dir.path(), "k").expect("a free lock is taken");
+        assert!(CompileLock::try_take(dir.path(), "k").is_none());
+        assert!(CompileLock::try_take(dir.path(), "other").is_some());
+        drop(held);
+        assert!(!dir.path().join("k.lock").exists());
+        assert!(CompileLock::try_take(dir.path(), "k").is_some());
     }
 
     #[test]

@@ -1,7 +1,9 @@
-//! The wasmtime engine qyv runs guests on: the wasm features real toolchains emit, epoch
-//! interruption for timeouts, fuel when a limit asks for it.
+//! The wasmtime engines qyv runs guests on: the wasm features real toolchains emit, epoch
+//! interruption for timeouts, fuel when a limit asks for it. Cranelift (optimizing) compiles
+//! what the cache keeps; Winch (baseline, about four times faster to compile, slower code)
+//! runs a cold start while the optimized code is compiled in the background.
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, Strategy};
 
 /// Engine settings that change compiled code (and so the compile cache's key).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -13,8 +15,27 @@ pub struct EngineOptions {
     pub epochs: bool,
 }
 
-/// Builds the engine.
+/// Builds the optimizing engine: its code is what the compile cache holds.
 pub fn engine(options: EngineOptions) -> wasmtime::Result<Engine> {
+    Engine::new(&config(options))
+}
+
+/// Builds the baseline engine (Winch) for a cold start. Winch lacks GC, exceptions, typed
+/// function references, tail calls and relaxed SIMD, so a module that uses them fails to compile here
+/// and the caller falls back to [`engine`]. Its code is never cached.
+pub fn baseline_engine(options: EngineOptions) -> wasmtime::Result<Engine> {
+    let mut config = config(options);
+    config
+        .strategy(Strategy::Winch)
+        .wasm_gc(false)
+        .wasm_exceptions(false)
+        .wasm_function_references(false)
+        .wasm_tail_call(false)
+        .wasm_relaxed_simd(false);
+    Engine::new(&config)
+}
+
+fn config(options: EngineOptions) -> Config {
     let mut config = Config::new();
     config
         // What Kotlin/Wasm, Go, Rust, C with setjmp and componentize-* emit.
@@ -37,5 +58,22 @@ pub fn engine(options: EngineOptions) -> wasmtime::Result<Engine> {
         // Backtraces name functions from the name section; reading DWARF for file and line
         // would slow every compile of a large module.
         .wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
-    Engine::new(&config)
+    config
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_baseline_engine_builds_for_every_setting() {
+        for fuel in [false, true] {
+            for epochs in [false, true] {
+                let options = EngineOptions { fuel, epochs };
+                if let Err(e) = baseline_engine(options) {
+                    panic!("{options:?}: {e:#}");
+                }
+            }
+        }
+    }
 }

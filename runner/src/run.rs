@@ -9,7 +9,7 @@ use wasmtime::{Engine, Linker, Module, Trap};
 use wasmtime_wasi::I32Exit;
 
 use crate::cache;
-use crate::engine::{EngineOptions, engine};
+use crate::engine::{EngineOptions, baseline_engine, engine};
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
 use crate::imports;
@@ -28,6 +28,32 @@ pub struct RunRequest {
     pub limits: RunLimits,
     /// Use the compile cache.
     pub cache: bool,
+    /// How a cache miss is compiled.
+    pub cold: ColdStart,
+}
+
+/// How a run compiles code that is not in the cache.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ColdStart {
+    /// With the baseline compiler (Winch), which compiles about four times faster than
+    /// Cranelift into slower code that is not cached: the caller has the optimized code
+    /// compiled for the cache afterwards (`qyv cache warm`, in the background). A module
+    /// that Winch cannot compile gets [`ColdStart::Optimized`].
+    #[default]
+    Baseline,
+    /// With Cranelift, into the cache, before the guest starts.
+    Optimized,
+}
+
+/// Where the code that ran came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compiled {
+    /// Loaded from the compile cache.
+    Cached,
+    /// Compiled by Cranelift for this run (and cached, when the cache is on).
+    Optimized,
+    /// Compiled by Winch for this run, not cached: compile it for the cache next.
+    Baseline,
 }
 
 /// How a run ended.
@@ -51,8 +77,8 @@ pub struct Finished {
     pub outcome: Outcome,
     /// Phase name and time, in order.
     pub phases: Vec<(&'static str, Duration)>,
-    /// Whether the compiled code came from the cache.
-    pub cache_hit: bool,
+    /// Where the compiled code came from.
+    pub compiled: Compiled,
 }
 
 /// Why a guest could not be started.
@@ -80,10 +106,9 @@ enum Code {
 pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let started = Instant::now();
 
-    let engine = engine(engine_options(&req.limits))
-        .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
+    let options = engine_options(&req.limits);
     let is_component = wasmparser::Parser::is_component(&req.wasm);
-    let (code, cache_hit) = compile(&engine, req, is_component)?;
+    let (engine, code, compiled) = compile(options, req, is_component)?;
     let mut phases = vec![("compile", started.elapsed())];
     let running = Instant::now();
 
@@ -107,7 +132,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
         return Ok(Finished {
             outcome: Outcome::TimedOut(limits.timeout.unwrap_or_default()),
             phases,
-            cache_hit,
+            compiled,
         });
     };
     let (result, instantiated) = executed?;
@@ -120,7 +145,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     Ok(Finished {
         outcome,
         phases,
-        cache_hit,
+        compiled,
     })
 }
 
@@ -265,19 +290,17 @@ fn classify(e: wasmtime::Error, limits: &RunLimits, timed_out: bool) -> Outcome 
     Outcome::Trapped { message, backtrace }
 }
 
-/// Compiles, or loads from the cache.
+/// Compiles, or loads from the cache: the engine the code belongs to, the code, and where it
+/// came from.
 fn compile(
-    engine: &Engine,
+    options: EngineOptions,
     req: &RunRequest,
     is_component: bool,
-) -> Result<(Code, bool), RunError> {
+) -> Result<(Engine, Code, Compiled), RunError> {
+    let engine =
+        engine(options).map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
     let fresh = |bytes: &[u8]| -> Result<Code, RunError> {
-        if is_component {
-            Component::new(engine, bytes).map(Code::Component)
-        } else {
-            Module::new(engine, bytes).map(Code::Module)
-        }
-        .map_err(|e| RunError::Compile(format!("{e:#}")))
+        new_code(&engine, bytes, is_component).map_err(|e| RunError::Compile(format!("{e:#}")))
     };
     let stable = || {
         req.wasm
@@ -286,49 +309,75 @@ fn compile(
     };
     let dir = match (req.cache, cache::compiled_dir()) {
         (true, Some(dir)) => dir,
-        _ => return Ok((fresh(&stable()?)?, false)),
+        _ => {
+            let code = fresh(&stable()?)?;
+            return Ok((engine, code, Compiled::Optimized));
+        }
     };
     let digest = req
         .digest
         .clone()
         .unwrap_or_else(|| cache::content_digest(&req.wasm));
-    let entry = cache::Entry::new(&dir, &cache::key(engine, &digest));
+    let entry = cache::Entry::new(&dir, &cache::key(&engine, &digest));
     if entry.is_intact() {
         // SAFETY: the entry was written by `store` below from wasmtime's own output for this
         // engine configuration (the key says so) and its checksum matches.
         let loaded = unsafe {
             if is_component {
-                Component::deserialize_file(engine, &entry.artifact).map(Code::Component)
+                Component::deserialize_file(&engine, &entry.artifact).map(Code::Component)
             } else {
-                Module::deserialize_file(engine, &entry.artifact).map(Code::Module)
+                Module::deserialize_file(&engine, &entry.artifact).map(Code::Module)
             }
         };
         match loaded {
-            Ok(code) => return Ok((code, true)),
+            Ok(code) => return Ok((engine, code, Compiled::Cached)),
             Err(_) => entry.remove(),
         }
     }
-    // A miss: compile a private copy, and file it under that copy's own digest when the bytes
-    // were mapped (the file may have changed since its digest was taken).
+    // A miss: compile a private copy (the mapped file may change under the compiler).
     let bytes = stable()?;
+    if req.cold == ColdStart::Baseline
+        && let Some((engine, code)) = baseline(options, &bytes, is_component)
+    {
+        return Ok((engine, code, Compiled::Baseline));
+    }
+    // File it under that copy's own digest when the bytes were mapped (the file may have
+    // changed since its digest was taken).
     let entry = if req.wasm.is_mapped() {
-        cache::Entry::new(&dir, &cache::key(engine, &cache::content_digest(&bytes)))
+        cache::Entry::new(&dir, &cache::key(&engine, &cache::content_digest(&bytes)))
     } else {
         entry
     };
-    let compiled = precompiled(engine, &bytes, is_component)?;
+    let compiled = precompiled(&engine, &bytes, is_component)?;
     // A cache that cannot be written only costs speed.
     let _ = entry.store(&compiled);
     // SAFETY: `compiled` is this engine's own output from a moment ago.
     let code = unsafe {
         if is_component {
-            Component::deserialize(engine, &compiled).map(Code::Component)
+            Component::deserialize(&engine, &compiled).map(Code::Component)
         } else {
-            Module::deserialize(engine, &compiled).map(Code::Module)
+            Module::deserialize(&engine, &compiled).map(Code::Module)
         }
     }
     .map_err(|e| RunError::Compile(format!("{e:#}")))?;
-    Ok((code, false))
+    Ok((engine, code, Compiled::Optimized))
+}
+
+/// `wasm` compiled by Winch, or `None` when Winch cannot compile it (a feature it lacks, a
+/// limit it does not implement): the optimizing compiler then does, and reports any error
+/// that is really the module's.
+fn baseline(options: EngineOptions, wasm: &[u8], is_component: bool) -> Option<(Engine, Code)> {
+    let engine = baseline_engine(options).ok()?;
+    let code = new_code(&engine, wasm, is_component).ok()?;
+    Some((engine, code))
+}
+
+fn new_code(engine: &Engine, wasm: &[u8], is_component: bool) -> wasmtime::Result<Code> {
+    if is_component {
+        Component::new(engine, wasm).map(Code::Component)
+    } else {
+        Module::new(engine, wasm).map(Code::Module)
+    }
 }
 
 /// wasmtime's compiled form of `wasm`, as the cache stores it.
@@ -342,7 +391,8 @@ fn precompiled(engine: &Engine, wasm: &[u8], is_component: bool) -> Result<Vec<u
 }
 
 /// Fills the compile cache with `wasm` compiled for an engine with `options` (what a run with
-/// the same limits will look up), unless it is there already; true when it was. `qyv build`
+/// the same limits will look up), unless it is there already or another process is compiling
+/// it now; true then. `qyv build`
 /// and `qyv pack` have this done in the background, so that the first run is a warm start.
 pub fn precompile(wasm: &[u8], digest: &str, options: EngineOptions) -> Result<bool, RunError> {
     let engine =
@@ -350,7 +400,16 @@ pub fn precompile(wasm: &[u8], digest: &str, options: EngineOptions) -> Result<b
     let Some(dir) = cache::compiled_dir() else {
         return Ok(false);
     };
-    let entry = cache::Entry::new(&dir, &cache::key(&engine, digest));
+    let key = cache::key(&engine, digest);
+    let entry = cache::Entry::new(&dir, &key);
+    if entry.is_intact() {
+        return Ok(true);
+    }
+    // One compile per entry at a time: a cold run started while the background compile of
+    // the same app is still going starts another, which has nothing to do.
+    let Some(_compiling) = cache::CompileLock::try_take(&dir, &key) else {
+        return Ok(true);
+    };
     if entry.is_intact() {
         return Ok(true);
     }

@@ -83,8 +83,8 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     // The first run starts warm: compile into the cache now, in the background, with the
     // engine settings the manifest's limits call for.
     match qyvpack::manifest::find_in_dir(&opts.dir) {
-        Ok(manifest) => super::cache::warm_in_background(&manifest),
-        Err(_) => super::cache::warm_in_background(&built.output),
+        Ok(manifest) => super::cache::warm_in_background(&manifest, None),
+        Err(_) => super::cache::warm_in_background(&built.output, None),
     }
     Ok(exit::OK)
 }

@@ -161,7 +161,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         println!("{}", packed.sha256);
     }
     // So that the first run of the bundle starts warm (its component is the entrypoint's bytes).
-    super::cache::warm_in_background(&manifest_path);
+    super::cache::warm_in_background(&manifest_path, None);
     Ok(exit::OK)
 }
 

@@ -9,7 +9,7 @@ use qyvpack::keys::TrustError;
 use qyvpack::manifest::{self, units};
 use runner::app::{Invocation, Prepared};
 use runner::open::{self, Input, OpenError};
-use runner::run::{Outcome, RunError};
+use runner::run::{ColdStart, Compiled, Outcome, RunError};
 
 use super::exit::{CANNOT_RUN, TIMED_OUT, TRAPPED};
 use super::options::{LimitArgs, SandboxArgs, TrustArgs, Verbosity};
@@ -62,6 +62,13 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         limits: opts.limits.flags(),
         env: opts.sandbox.env.clone(),
         cache: !opts.no_cache,
+        // A cold start runs on baseline code only when something compiles the optimized code
+        // for the next run.
+        cold: if super::cache::compiles_in_background() {
+            ColdStart::Baseline
+        } else {
+            ColdStart::Optimized
+        },
     };
     let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
     let opened = match Input::of(&input).map_err(|e| e.to_string())? {
@@ -108,14 +115,22 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         RunError::Link(m) | RunError::NotRunnable(m) => m,
         e => e.to_string(),
     })?;
+    if finished.compiled == Compiled::Baseline {
+        let options = runner::run::engine_options(&prepared.request.limits);
+        super::cache::warm_in_background(&opened.file, Some(options));
+    }
     if opts.verbosity.verbose {
         let mut line = format!("qyv: setup {}", ms(setup));
         for (phase, d) in &finished.phases {
             line.push_str(&format!(", {phase} {}", ms(*d)));
         }
-        if finished.cache_hit {
-            line.push_str(" (compiled code from the cache)");
-        }
+        line.push_str(match finished.compiled {
+            Compiled::Cached => " (compiled code from the cache)",
+            Compiled::Optimized => " (compiled now)",
+            Compiled::Baseline => {
+                " (baseline code for a cold start; optimized code is being compiled for the next run)"
+            }
+        });
         eprintln!("{line}");
     }
     Ok(match finished.outcome {
