@@ -84,6 +84,50 @@ for name, ts in times.items():
 PY
 }
 
+# cold RUNS NAME_A "CMD A" NAME_B "CMD B": like `interleaved`, but every qyv run starts with an
+# empty compile cache (QYV_CACHE_DIR under $BENCH_DIR/cold-cache, removed before each run), as
+# on a machine that never ran the app; the background compile a cold qyv run starts is stopped
+# after it, so that it does not slow the next run down.
+cold() {
+  python3 - "$BENCH_DIR" "$@" <<'PY'
+import json, os, shlex, shutil, statistics, subprocess, sys, time
+out, runs, name_a, cmd_a, name_b, cmd_b = sys.argv[1], int(sys.argv[2]), *sys.argv[3:7]
+cache = os.path.join(out, "cold-cache")
+env = dict(os.environ, QYV_CACHE_DIR=cache, QYV_PRECOMPILE="1")
+times = {name_a: [], name_b: []}
+def once(name, cmd):
+    shutil.rmtree(cache, ignore_errors=True)
+    t = time.perf_counter()
+    subprocess.run(shlex.split(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
+    times[name].append(time.perf_counter() - t)
+    subprocess.run(["pkill", "-f", "cache warm"], check=False)
+for i in range(runs):
+    pair = [(name_a, cmd_a), (name_b, cmd_b)]
+    for name, cmd in (pair if i % 2 == 0 else pair[::-1]):
+        once(name, cmd)
+for name, ts in times.items():
+    json.dump({"results": [{"median": statistics.median(ts), "times": ts}]}, open(f"{out}/{name}.json", "w"))
+PY
+}
+
+# peak_rss RUNS NAME CMD...: the median peak RSS (KiB) of RUNS runs, stored as $BENCH_DIR/NAME.rss.
+peak_rss() {
+  local runs="$1" name="$2"; shift 2
+  for _ in $(seq "$runs"); do
+    /usr/bin/time -f %M -o "$BENCH_DIR/rss.tmp" "$@" >/dev/null 2>&1
+    cat "$BENCH_DIR/rss.tmp"
+  done | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}' >"$BENCH_DIR/$name.rss"
+}
+
+# rss_row LABEL OURS THEIRS GOAL: peak RSS medians and their ratio.
+rss_row() {
+  local a b
+  a="$(cat "$BENCH_DIR/$2.rss")"
+  b="$(cat "$BENCH_DIR/$3.rss")"
+  awk -v a="$a" -v b="$b" -v l="$1" -v g="$4" \
+    'BEGIN{printf "| %s | %.1f MB | %.1f MB | %.2fx | %s |\n", l, a/1024, b/1024, a/b, g}'
+}
+
 # ratio_row LABEL OURS THEIRS GOAL: prints a table row with the medians and OURS/THEIRS.
 ratio_row() {
   python3 - "$BENCH_DIR/$2.json" "$BENCH_DIR/$3.json" "$1" "$4" <<'PY'
