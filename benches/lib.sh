@@ -131,3 +131,29 @@ py_hello() {
   fi
   echo "$dir/app.wasm"
 }
+
+# peak_rss NAME RUNS CMD...: runs CMD RUNS times and stores the median of its peak resident set
+# size (KiB, from wait4's rusage: no extra tool) as $BENCH_DIR/NAME.rss.
+peak_rss() {
+  python3 - "$BENCH_DIR/$1.rss" "$2" "${@:3}" <<'PY'
+import os, statistics, subprocess, sys
+out, runs, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+peaks = []
+for _ in range(runs):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, cmd
+    peaks.append(usage.ru_maxrss)
+open(out, "w").write(str(statistics.median(peaks)))
+PY
+}
+
+# rss_row LABEL OURS THEIRS GOAL: a table row with two peak_rss figures (MiB) and their ratio.
+rss_row() {
+  python3 - "$BENCH_DIR/$2.rss" "$BENCH_DIR/$3.rss" "$1" "$4" <<'PY'
+import sys
+ours, theirs, label, goal = sys.argv[1:5]
+a, b = (float(open(p).read()) / 1024 for p in (ours, theirs))
+print(f"| {label} | {a:.1f} MiB | {b:.1f} MiB | {a / b:.2f}x | {goal} |")
+PY
+}

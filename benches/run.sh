@@ -37,6 +37,27 @@ printf 'name: py-bundle\nentrypoint: app.wasm\n' >"$bundle_dir/py-bundle.qyv"
 "$QYV" pack -q "$bundle_dir" --sign "$bundle_dir/bench.key" -o "$bundle_dir/app.qyvbin" >/dev/null
 "$QYV" run -q --key "$bundle_dir/bench.pub" "$bundle_dir/app.qyvbin" >/dev/null
 bench qyv-run-py-bundle-warm "$QYV run -q --key $bundle_dir/bench.pub $bundle_dir/app.qyvbin"
+# A signed bundle with a 50 MB model against the same bundle without it, warm: the model is
+# taken from the store of verified files and mounted at /models, not read (README, Fast start).
+for kind in model plain; do
+  dir="$BENCH_DIR/$kind-bundle"
+  mkdir -p "$dir/models"
+  cp "$rust" "$dir/app.wasm"
+  printf 'name: %s-bundle\nentrypoint: app.wasm\n' "$kind" >"$dir/$kind-bundle.qyv"
+done
+model="$BENCH_DIR/model-bundle/models/model.bin"
+# Incompressible, as weights are.
+[ -s "$model" ] || head -c 50000000 /dev/urandom >"$model"
+printf 'models: [models/model.bin]\n' >>"$BENCH_DIR/model-bundle/model-bundle.qyv"
+for kind in model plain; do
+  dir="$BENCH_DIR/$kind-bundle"
+  "$QYV" pack -q "$dir" --sign "$bundle_dir/bench.key" -o "$dir/app.qyvbin" >/dev/null
+  run="$QYV run -q --key $bundle_dir/bench.pub $dir/app.qyvbin"
+  $run >/dev/null
+  bench "qyv-run-$kind-bundle-warm" "$run"
+  # shellcheck disable=SC2086
+  peak_rss "qyv-run-$kind-bundle-warm" 5 $run
+done
 
 # Cold: nothing cached, every run compiles. Runs alternate between the two tools.
 for app in rust go py; do
@@ -64,3 +85,9 @@ ratio_row "Go hello, warm" qyv-run-go-warm floor-run-go-warm "<= 1.3x"
 ratio_row "componentize-py hello, warm" qyv-run-py-warm floor-run-py-warm "<= 1.3x"
 ratio_row "componentize-py hello from a signed .qyvbin, warm" qyv-run-py-bundle-warm floor-run-py-warm "<= 1.3x"
 ratio_row "process start: qyv --version / qyv-floor --version" qyv-version floor-version "qyv <= 2 ms"
+
+echo
+echo "| benchmark | with a 50 MB model | without | ratio | goal |"
+echo "|---|---|---|---|---|"
+ratio_row "signed bundle with a 50 MB model, warm: time" qyv-run-model-bundle-warm qyv-run-plain-bundle-warm "<= 1.5x"
+rss_row "signed bundle with a 50 MB model, warm: peak RSS" qyv-run-model-bundle-warm qyv-run-plain-bundle-warm "<= 1.5x"
