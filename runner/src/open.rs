@@ -16,7 +16,7 @@ use qyvpack::digest::content_digest;
 use crate::app::{
     self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, StoredFiles, Wasm,
 };
-use crate::store::{CacheMaxError, Store};
+use crate::store::{CacheMaxError, Store, View};
 use crate::verified::Verified;
 use crate::wasm::WasmBytes;
 
@@ -179,36 +179,14 @@ pub fn open_bundle(
             bundle::Bundle::recalled(signed, r.manifest, r.component, file_len),
             view,
         ),
-        None => {
-            let bytes = bundle::read_file(path, &limits).map_err(|source| OpenError::Read {
-                path: path.to_path_buf(),
-                source,
-            })?;
-            let index_bytes = signed.index_bytes.clone();
-            let mut bundle = bundle::read_archive_of(&bytes, signed, limits).map_err(refused)?;
-            drop(bytes);
-            let view = match (&store, has_files) {
-                (Some(store), true) => {
-                    let view = store.place(&key, &bundle.index, &bundle.files).ok();
-                    if let Some(cap) = cache_max {
-                        store.evict(cap);
-                    }
-                    view
-                }
-                _ => None,
-            };
-            if let Some(v) = &verified
-                && (view.is_some() || !has_files)
-            {
-                v.remember(path, &index_bytes, &bundle);
-            }
-            if view.is_some() {
-                // Their bytes are in the store now; the run reads them there.
-                let (manifest, component) = (&bundle.index.manifest, &bundle.index.component);
-                bundle.files.retain(|p, _| p == manifest || p == component);
-            }
-            (bundle, view)
-        }
+        None => verify_in_full(
+            path,
+            signed,
+            limits,
+            verified.as_ref(),
+            store.as_ref(),
+            cache_max,
+        )?,
     };
     let shown = PathBuf::from(format!("{}!{}", path.display(), bundle::MANIFEST_PATH));
     let manifest_error = |source| OpenError::Manifest {
@@ -258,6 +236,53 @@ pub fn open_bundle(
         signer: Some(signer),
         language: m.language.clone(),
     })
+}
+
+/// Verifies a bundle whose record or stored files could not be used: the whole file read
+/// within its budget, every digest checked; then its models and assets are placed in the store
+/// (which is brought under `cache_max`), and the verification recorded once they are.
+fn verify_in_full(
+    path: &Path,
+    signed: bundle::SignedIndex,
+    limits: ReadLimits,
+    verified: Option<&Verified>,
+    store: Option<&Store>,
+    cache_max: Option<u64>,
+) -> Result<(bundle::Bundle, Option<View>), OpenError> {
+    let bytes = bundle::read_file(path, &limits).map_err(|source| OpenError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let key = content_digest(&signed.index_bytes);
+    let index_bytes = signed.index_bytes.clone();
+    let mut bundle =
+        bundle::read_archive_of(&bytes, signed, limits).map_err(|source| OpenError::Refused {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    drop(bytes);
+    let has_files = crate::store::stored_entries(&bundle.index).next().is_some();
+    let view = match store {
+        Some(store) if has_files => {
+            let view = store.place(&key, &bundle.index, &bundle.files).ok();
+            if let Some(cap) = cache_max {
+                store.evict(cap);
+            }
+            view
+        }
+        _ => None,
+    };
+    if let Some(v) = verified
+        && (view.is_some() || !has_files)
+    {
+        v.remember(path, &index_bytes, &bundle);
+    }
+    if view.is_some() {
+        // Their bytes are in the store now; the run reads them there.
+        let (manifest, component) = (&bundle.index.manifest, &bundle.index.component);
+        bundle.files.retain(|p, _| p == manifest || p == component);
+    }
+    Ok((bundle, view))
 }
 
 /// Opens the app a manifest describes, its entrypoint read from inside the project. Grants no
