@@ -110,24 +110,6 @@ for name, ts in times.items():
 PY
 }
 
-# peak_rss RUNS NAME CMD...: the median peak RSS (KiB) of RUNS runs, stored as $BENCH_DIR/NAME.rss.
-peak_rss() {
-  local runs="$1" name="$2"; shift 2
-  for _ in $(seq "$runs"); do
-    /usr/bin/time -f %M -o "$BENCH_DIR/rss.tmp" "$@" >/dev/null 2>&1
-    cat "$BENCH_DIR/rss.tmp"
-  done | sort -n | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}' >"$BENCH_DIR/$name.rss"
-}
-
-# rss_row LABEL OURS THEIRS GOAL: peak RSS medians and their ratio.
-rss_row() {
-  local a b
-  a="$(cat "$BENCH_DIR/$2.rss")"
-  b="$(cat "$BENCH_DIR/$3.rss")"
-  awk -v a="$a" -v b="$b" -v l="$1" -v g="$4" \
-    'BEGIN{printf "| %s | %.1f MB | %.1f MB | %.2fx | %s |\n", l, a/1024, b/1024, a/b, g}'
-}
-
 # ratio_row LABEL OURS THEIRS GOAL: prints a table row with the medians and OURS/THEIRS.
 ratio_row() {
   python3 - "$BENCH_DIR/$2.json" "$BENCH_DIR/$3.json" "$1" "$4" <<'PY'
@@ -174,4 +156,30 @@ py_hello() {
     (cd "$dir" && componentize-py -d wit -w wasi:cli/command@0.2.12 componentize app -o app.wasm >/dev/null)
   fi
   echo "$dir/app.wasm"
+}
+
+# peak_rss NAME RUNS CMD...: runs CMD RUNS times and stores the median of its peak resident set
+# size (KiB, from wait4's rusage: no extra tool) as $BENCH_DIR/NAME.rss.
+peak_rss() {
+  python3 - "$BENCH_DIR/$1.rss" "$2" "${@:3}" <<'PY'
+import os, statistics, subprocess, sys
+out, runs, cmd = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
+peaks = []
+for _ in range(runs):
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(p.pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0, cmd
+    peaks.append(usage.ru_maxrss)
+open(out, "w").write(str(statistics.median(peaks)))
+PY
+}
+
+# rss_row LABEL OURS THEIRS GOAL: a table row with two peak_rss figures (MiB) and their ratio.
+rss_row() {
+  python3 - "$BENCH_DIR/$2.rss" "$BENCH_DIR/$3.rss" "$1" "$4" <<'PY'
+import sys
+ours, theirs, label, goal = sys.argv[1:5]
+a, b = (float(open(p).read()) / 1024 for p in (ours, theirs))
+print(f"| {label} | {a:.1f} MiB | {b:.1f} MiB | {a / b:.2f}x | {goal} |")
+PY
 }

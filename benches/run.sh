@@ -5,7 +5,6 @@
 # warm (compile caches filled), right after `qyv build`, and cold (no cache); peak memory.
 # Prints medians and ratios.
 source "$(dirname "$0")/lib.sh"
-command -v /usr/bin/time >/dev/null || { apt-get update -qq && apt-get install -y -qq time; }
 need_hyperfine
 need_wasmtime
 build_qyv_and_floor
@@ -42,10 +41,31 @@ printf 'name: py-bundle\nentrypoint: app.wasm\n' >"$bundle_dir/py-bundle.qyv"
 "$QYV" cache warm "$bundle_dir/app.qyvbin" 2>/dev/null
 "$QYV" run -q --key "$bundle_dir/bench.pub" "$bundle_dir/app.qyvbin" >/dev/null
 bench qyv-run-py-bundle-warm "$QYV run -q --key $bundle_dir/bench.pub $bundle_dir/app.qyvbin"
+# A signed bundle with a 50 MB model against the same bundle without it, warm: the model is
+# taken from the store of verified files and mounted at /models, not read (README, Fast start).
+for kind in model plain; do
+  dir="$BENCH_DIR/$kind-bundle"
+  mkdir -p "$dir/models"
+  cp "$rust" "$dir/app.wasm"
+  printf 'name: %s-bundle\nentrypoint: app.wasm\n' "$kind" >"$dir/$kind-bundle.qyv"
+done
+model="$BENCH_DIR/model-bundle/models/model.bin"
+# Incompressible, as weights are.
+[ -s "$model" ] || head -c 50000000 /dev/urandom >"$model"
+printf 'models: [models/model.bin]\n' >>"$BENCH_DIR/model-bundle/model-bundle.qyv"
+for kind in model plain; do
+  dir="$BENCH_DIR/$kind-bundle"
+  "$QYV" pack -q "$dir" --sign "$bundle_dir/bench.key" -o "$dir/app.qyvbin" >/dev/null
+  run="$QYV run -q --key $bundle_dir/bench.pub $dir/app.qyvbin"
+  $run >/dev/null
+  bench "qyv-run-$kind-bundle-warm" "$run"
+  # shellcheck disable=SC2086
+  peak_rss "qyv-run-$kind-bundle-warm" 5 $run
+done
 
 # Peak memory of a warm run of the 18 MB component.
-peak_rss 5 qyv-run-py-warm "$QYV" run -q "$py"
-peak_rss 5 wasmtime-run-py-warm "$WASMTIME" run "$py"
+peak_rss qyv-run-py-warm 5 "$QYV" run -q "$py"
+peak_rss wasmtime-run-py-warm 5 "$WASMTIME" run "$py"
 
 # The first run right after `qyv build` of a project (the Rust hello), once the background
 # compile that the build started has finished, as when a user types the next command, against
@@ -113,3 +133,9 @@ ratio_row "Go hello, warm" qyv-run-go-warm floor-run-go-warm "<= 1.3x"
 ratio_row "componentize-py hello, warm" qyv-run-py-warm floor-run-py-warm "<= 1.3x"
 ratio_row "componentize-py hello from a signed .qyvbin, warm" qyv-run-py-bundle-warm floor-run-py-warm "<= 1.3x"
 ratio_row "process start: qyv --version / qyv-floor --version" qyv-version floor-version "qyv <= 2 ms"
+
+echo
+echo "| benchmark | with a 50 MB model | without | ratio | goal |"
+echo "|---|---|---|---|---|"
+ratio_row "signed bundle with a 50 MB model, warm: time" qyv-run-model-bundle-warm qyv-run-plain-bundle-warm "<= 1.5x"
+rss_row "signed bundle with a 50 MB model, warm: peak RSS" qyv-run-model-bundle-warm qyv-run-plain-bundle-warm "<= 1.5x"

@@ -44,11 +44,14 @@ pub enum CacheArea {
     Netfs,
     /// The WASI compat layer for C, built once per version.
     CCompat,
+    /// Verified models and assets of bundles, by content digest, with each bundle's view of
+    /// them (runner's `store` module).
+    Store,
 }
 
 impl CacheArea {
     /// Every area: what `qyv cache clean` removes.
-    pub const ALL: [CacheArea; 8] = [
+    pub const ALL: [CacheArea; 9] = [
         CacheArea::Compiled,
         CacheArea::Digests,
         CacheArea::Inspect,
@@ -57,6 +60,7 @@ impl CacheArea {
         CacheArea::Verified,
         CacheArea::Netfs,
         CacheArea::CCompat,
+        CacheArea::Store,
     ];
 
     /// Directories that older versions of qyv kept: removed by `qyv cache clean` too.
@@ -73,6 +77,7 @@ impl CacheArea {
             CacheArea::Verified => "verified",
             CacheArea::Netfs => "netfs",
             CacheArea::CCompat => "c-compat",
+            CacheArea::Store => "store",
         }
     }
 

@@ -10,7 +10,7 @@ use qyvpack::manifest::{AppType, FsAccess, FsType, Manifest};
 use crate::grants::{DATA_DIR, Grants, MODELS_DIR, Mount, NetRules, Overrides};
 use crate::host::RunLimits;
 use crate::netfs::FetchLimits;
-use crate::run::RunRequest;
+use crate::run::{ModelFile, RunRequest};
 use crate::scratch::{self, Scratch};
 
 /// Why an app cannot be started as asked.
@@ -49,6 +49,16 @@ pub trait FileSource {
     fn read_model(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
     /// An asset's content.
     fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>>;
+    /// A host directory that holds the models, verified, laid out as under `/models`: it is
+    /// mounted read-only as it is (a bundle's view in the store) instead of copied.
+    fn models_dir(&self) -> Option<PathBuf> {
+        None
+    }
+    /// The host file that holds an asset's verified bytes: the kernel copies it into the
+    /// memfs, and qyv never reads it into memory.
+    fn asset_file(&self, _rel: &Path) -> Option<PathBuf> {
+        None
+    }
 }
 
 /// A project directory's declared models and assets.
@@ -100,18 +110,27 @@ fn read_declared(dir: &Path, files: &[DeclaredFile], dest: &Path) -> std::io::Re
         .map_err(qyvpack::bounded::ReadError::into_io)
 }
 
-/// A run ready to start; keeps its scratch space alive until dropped.
+/// A run ready to start; keeps its scratch space, and its view of the store, alive until
+/// dropped.
 pub struct Prepared {
     pub request: RunRequest,
     /// Whether the command line widened the manifest's grants.
     pub widened: bool,
     scratch: Option<Scratch>,
+    /// The bundle's view in the store that `/models` is, held (locked against eviction).
+    view: Option<crate::store::View>,
 }
 
 impl Prepared {
     /// The run's scratch space, when it needs one.
     pub fn scratch(&self) -> Option<&Scratch> {
         self.scratch.as_ref()
+    }
+
+    /// Holds `view` for as long as the run.
+    pub(crate) fn holding(mut self, view: Option<crate::store::View>) -> Prepared {
+        self.view = view;
+        self
     }
 }
 
@@ -236,18 +255,7 @@ pub fn prepare(
                 let host = scratch_space(&mut scratch, disk)?.dir(scratch::MEMFS);
                 let mut seeded = 0u64;
                 for rel in files.assets() {
-                    let bytes = files
-                        .read_asset(&rel)
-                        .map_err(io(format!("cannot read asset {}", rel.display())))?;
-                    // Checked here too: without a private tmpfs nothing else would.
-                    seeded = seeded.saturating_add(bytes.len() as u64);
-                    if seeded > disk {
-                        return Err(AppError::Refused(format!(
-                            "the assets take more than limits.disk ({disk} bytes), the size of the memfs they are seeded into"
-                        )));
-                    }
-                    scratch::write_private(&host.join(&rel), &bytes)
-                        .map_err(io(format!("cannot seed asset {}", rel.display())))?;
+                    seed_asset(files, &rel, &host, &mut seeded, disk)?;
                 }
                 mounts.push(Mount {
                     host,
@@ -259,15 +267,29 @@ pub fn prepare(
         }
     }
     let models = files.models();
+    let mut model_files = Vec::new();
     if !models.is_empty() {
-        let host = scratch_space(&mut scratch, disk)?.dir(scratch::MODELS);
-        for rel in &models {
-            let bytes = files
-                .read_model(rel)
-                .map_err(io(format!("cannot read model {}", rel.display())))?;
-            scratch::write_private(&host.join(rel), &bytes)
-                .map_err(io(format!("cannot place model {}", rel.display())))?;
-        }
+        let host = match files.models_dir() {
+            Some(dir) => dir,
+            None => {
+                let host = scratch_space(&mut scratch, disk)?.dir(scratch::MODELS);
+                for rel in &models {
+                    let bytes = files
+                        .read_model(rel)
+                        .map_err(io(format!("cannot read model {}", rel.display())))?;
+                    scratch::write_private(&host.join(rel), &bytes)
+                        .map_err(io(format!("cannot place model {}", rel.display())))?;
+                }
+                host
+            }
+        };
+        model_files = models
+            .iter()
+            .map(|rel| ModelFile {
+                guest: Path::new(MODELS_DIR).join(rel),
+                host: host.join(rel),
+            })
+            .collect();
         mounts.push(Mount {
             host,
             guest: MODELS_DIR.into(),
@@ -308,6 +330,7 @@ pub fn prepare(
         digest: wasm.digest,
         args: all_args,
         grants,
+        models: model_files,
         limits: run_limits,
         cache: inv.cache,
         cold: inv.cold,
@@ -316,6 +339,7 @@ pub fn prepare(
         request,
         widened: overrides.widens(),
         scratch,
+        view: None,
     })
 }
 
@@ -345,6 +369,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
             digest: wasm.digest,
             args: inv.args.clone(),
             grants,
+            models: Vec::new(),
             limits: RunLimits {
                 memory: limits.memory,
                 timeout: limits.timeout,
@@ -355,7 +380,43 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
         },
         widened: overrides.widens(),
         scratch: None,
+        view: None,
     })
+}
+
+/// Seeds the memfs at `host` with one asset, adding its size to `seeded`, which may not
+/// pass `disk` (checked here too, before the write: without a private tmpfs nothing else
+/// would). From a stored file the kernel copies (`copy_file_range`); otherwise its bytes are
+/// read and written.
+fn seed_asset(
+    files: &dyn FileSource,
+    rel: &Path,
+    host: &Path,
+    seeded: &mut u64,
+    disk: u64,
+) -> Result<(), AppError> {
+    let dest = host.join(rel);
+    let read_error = || io(format!("cannot read asset {}", rel.display()));
+    let seed_error = || io(format!("cannot seed asset {}", rel.display()));
+    let mut fits = |size: u64| {
+        *seeded = seeded.saturating_add(size);
+        if *seeded > disk {
+            return Err(AppError::Refused(format!(
+                "the assets take more than limits.disk ({disk} bytes), the size of the memfs they are seeded into"
+            )));
+        }
+        Ok(())
+    };
+    let Some(source) = files.asset_file(rel) else {
+        let bytes = files.read_asset(rel).map_err(read_error())?;
+        fits(bytes.len() as u64)?;
+        return scratch::write_private(&dest, &bytes).map_err(seed_error());
+    };
+    let mut from = std::fs::File::open(&source).map_err(read_error())?;
+    fits(from.metadata().map_err(read_error())?.len())?;
+    let mut to = scratch::create_private(&dest).map_err(seed_error())?;
+    std::io::copy(&mut from, &mut to).map_err(seed_error())?;
+    Ok(())
 }
 
 /// `--dir` mounts: need `--grant fs=...`, which says read or write.
@@ -487,5 +548,52 @@ impl FileSource for BundleFiles<'_> {
     }
     fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
         self.read(qyvpack::bundle::ASSETS_DIR, rel)
+    }
+}
+
+/// A bundle's models and assets as its view in the store holds them: named by the signed
+/// index, read from the view's files (checked before the view was opened).
+pub struct StoredFiles<'a> {
+    pub index: &'a qyvpack::bundle::Index,
+    pub view: &'a crate::store::View,
+}
+
+impl StoredFiles<'_> {
+    fn below(&self, dir: &str) -> Vec<PathBuf> {
+        crate::store::stored_entries(self.index)
+            .filter_map(|f| f.path.strip_prefix(dir).map(PathBuf::from))
+            .collect()
+    }
+
+    fn read(&self, dir: &str, rel: &Path) -> std::io::Result<Vec<u8>> {
+        let path = self.view.file(&format!("{dir}{}", rel.to_string_lossy()));
+        let limit = qyvpack::bundle::ReadLimits::default().max_unpacked;
+        qyvpack::bounded::read(&path, limit, "a stored file")
+            .map_err(qyvpack::bounded::ReadError::into_io)
+    }
+}
+
+impl FileSource for StoredFiles<'_> {
+    fn models(&self) -> Vec<PathBuf> {
+        self.below(qyvpack::bundle::MODELS_DIR)
+    }
+    fn assets(&self) -> Vec<PathBuf> {
+        self.below(qyvpack::bundle::ASSETS_DIR)
+    }
+    fn read_model(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(qyvpack::bundle::MODELS_DIR, rel)
+    }
+    fn read_asset(&self, rel: &Path) -> std::io::Result<Vec<u8>> {
+        self.read(qyvpack::bundle::ASSETS_DIR, rel)
+    }
+    fn models_dir(&self) -> Option<PathBuf> {
+        Some(self.view.models_dir())
+    }
+    fn asset_file(&self, rel: &Path) -> Option<PathBuf> {
+        Some(self.view.file(&format!(
+            "{}{}",
+            qyvpack::bundle::ASSETS_DIR,
+            rel.to_string_lossy()
+        )))
     }
 }

@@ -179,9 +179,10 @@ pub fn clean() -> std::io::Result<(u64, u64)> {
 
 fn clean_in(root: &Path) -> std::io::Result<(u64, u64)> {
     let mut removed = (0, 0);
+    let mut seen = std::collections::HashSet::new();
     let areas = CacheArea::ALL.iter().map(|a| a.under(root));
     for dir in areas.chain(CacheArea::RETIRED.iter().map(|d| root.join(d))) {
-        match count_files(&dir, &mut removed) {
+        match count_files(&dir, &mut removed, &mut seen) {
             Ok(()) => std::fs::remove_dir_all(&dir)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(e),
@@ -190,14 +191,20 @@ fn clean_in(root: &Path) -> std::io::Result<(u64, u64)> {
     Ok(removed)
 }
 
-/// Adds the files below `dir` and their sizes to `total`, without following links.
-fn count_files(dir: &Path, total: &mut (u64, u64)) -> std::io::Result<()> {
+/// Adds the files below `dir` and their sizes to `total`, without following links. A file
+/// with several names (a stored model and its links in the bundles' views) counts once.
+fn count_files(
+    dir: &Path,
+    total: &mut (u64, u64),
+    seen: &mut std::collections::HashSet<(u64, u64)>,
+) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
     for entry in std::fs::read_dir(dir)? {
         let entry = entry?;
         let meta = entry.path().symlink_metadata()?;
         if meta.is_dir() {
-            count_files(&entry.path(), total)?;
-        } else {
+            count_files(&entry.path(), total, seen)?;
+        } else if seen.insert((meta.dev(), meta.ino())) {
             total.0 += 1;
             total.1 += meta.len();
         }
@@ -300,6 +307,9 @@ mod tests {
         std::fs::create_dir_all(root.join("digests")).unwrap();
         std::os::unix::fs::symlink(&outside, root.join("digests/link")).unwrap();
         std::fs::write(root.join("not-an-area"), b"x").unwrap();
+        // A second name of a file (as the store's views have) is not a second file.
+        let store = CacheArea::Store.under(&root).join("sub");
+        std::fs::hard_link(store.join("f"), store.join("g")).unwrap();
 
         let (files, bytes) = clean_in(&root).unwrap();
         // The files of every area, and the link (its own size: the length of its target).

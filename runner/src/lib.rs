@@ -17,5 +17,6 @@ pub mod open;
 pub mod run;
 pub mod sandbox;
 pub mod scratch;
+pub mod store;
 pub mod verified;
 pub mod wasm;

@@ -11,7 +11,12 @@ use qyvpack::bundle::{self, BundleError, LimitError, ReadLimits};
 use qyvpack::keys::{Signer, TrustError, TrustPolicy};
 use qyvpack::manifest::{self, ManifestError};
 
-use crate::app::{self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, Wasm};
+use qyvpack::digest::content_digest;
+
+use crate::app::{
+    self, AppError, BundleFiles, Invocation, Prepared, ProjectFiles, StoredFiles, Wasm,
+};
+use crate::store::{CacheMaxError, Store, View};
 use crate::verified::Verified;
 use crate::wasm::WasmBytes;
 
@@ -67,6 +72,9 @@ pub enum OpenError {
     /// `QYV_MAX_UNPACKED` is not a size.
     #[error(transparent)]
     Limits(#[from] LimitError),
+    /// `QYV_CACHE_MAX` is not a size.
+    #[error(transparent)]
+    CacheMax(#[from] CacheMaxError),
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -117,44 +125,69 @@ pub enum OpenError {
 }
 
 /// Opens the bundle at `path` under `policy`. With `inv.cache`, a bundle verified in full
-/// before is taken from its record.
+/// before is taken from its record and its models and assets from the store: only its
+/// header and index frame are read.
 pub fn open_bundle(
     path: &Path,
     policy: &TrustPolicy,
     inv: &Invocation,
 ) -> Result<Opened, OpenError> {
     let limits = ReadLimits::from_env()?;
-    let bytes = bundle::read_file(path, &limits).map_err(|source| OpenError::Read {
+    let read_error = |source| OpenError::Read {
         path: path.to_path_buf(),
-        source,
-    })?;
+        source: qyvpack::bounded::ReadError::Io {
+            path: path.to_path_buf(),
+            source,
+        },
+    };
     let refused = |source| OpenError::Refused {
         path: path.to_path_buf(),
         source,
     };
-    let signed = bundle::read_index(&bytes, limits).map_err(refused)?;
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let file_len = file.metadata().map_err(read_error)?.len();
+    let signed = bundle::read_index_from(&file, file_len, limits).map_err(refused)?;
+    drop(file);
     let signer = policy
         .admit(signed.signer)
         .map_err(|source| OpenError::Trust {
             path: path.to_path_buf(),
             source,
         })?;
+    let cache_max = if inv.cache {
+        Some(crate::store::cache_max()?)
+    } else {
+        None
+    };
     let verified = inv.cache.then(Verified::new).flatten();
+    let store = inv.cache.then(Store::new).flatten();
+    let key = content_digest(&signed.index_bytes);
+    let has_files = crate::store::stored_entries(&signed.index).next().is_some();
     let recalled = verified
         .as_ref()
-        .and_then(|v| v.recall(path, bytes.len(), &signed));
-    let mut bundle = match recalled {
-        Some(r) => bundle::Bundle::recalled(signed, r.manifest, r.component, bytes.len() as u64),
-        None => {
-            let index_bytes = signed.index_bytes.clone();
-            let bundle = bundle::read_archive_of(&bytes, signed, limits).map_err(refused)?;
-            if let Some(v) = &verified {
-                v.remember(path, &index_bytes, &bundle);
-            }
-            bundle
-        }
+        .and_then(|v| v.recall(path, usize::try_from(file_len).ok()?, &signed));
+    // Models and assets come from the bundle's view in the store, or nowhere warm.
+    let recalled = match recalled {
+        Some(r) if has_files => store
+            .as_ref()
+            .and_then(|s| s.open(&key, &signed.index))
+            .map(|view| (r, Some(view))),
+        r => r.map(|r| (r, None)),
     };
-    drop(bytes);
+    let (mut bundle, view) = match recalled {
+        Some((r, view)) => (
+            bundle::Bundle::recalled(signed, r.manifest, r.component, file_len),
+            view,
+        ),
+        None => verify_in_full(
+            path,
+            signed,
+            limits,
+            verified.as_ref(),
+            store.as_ref(),
+            cache_max,
+        )?,
+    };
     let shown = PathBuf::from(format!("{}!{}", path.display(), bundle::MANIFEST_PATH));
     let manifest_error = |source| OpenError::Manifest {
         shown: shown.clone(),
@@ -180,17 +213,76 @@ pub fn open_bundle(
             .into(),
         digest,
     };
-    let files = BundleFiles { bundle: &bundle };
-    let prepared = app::prepare(&m, &dir, wasm, &files, inv).map_err(|source| OpenError::App {
+    let app_error = |source| OpenError::App {
         path: shown.clone(),
         source,
-    })?;
+    };
+    let prepared = match &view {
+        Some(view) => {
+            let files = StoredFiles {
+                index: &bundle.index,
+                view,
+            };
+            app::prepare(&m, &dir, wasm, &files, inv).map_err(app_error)?
+        }
+        None => {
+            let files = BundleFiles { bundle: &bundle };
+            app::prepare(&m, &dir, wasm, &files, inv).map_err(app_error)?
+        }
+    };
     Ok(Opened {
-        prepared,
+        prepared: prepared.holding(view),
         file: path.to_path_buf(),
         signer: Some(signer),
         language: m.language.clone(),
     })
+}
+
+/// Verifies a bundle whose record or stored files could not be used: the whole file read
+/// within its budget, every digest checked; then its models and assets are placed in the store
+/// (which is brought under `cache_max`), and the verification recorded once they are.
+fn verify_in_full(
+    path: &Path,
+    signed: bundle::SignedIndex,
+    limits: ReadLimits,
+    verified: Option<&Verified>,
+    store: Option<&Store>,
+    cache_max: Option<u64>,
+) -> Result<(bundle::Bundle, Option<View>), OpenError> {
+    let bytes = bundle::read_file(path, &limits).map_err(|source| OpenError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let key = content_digest(&signed.index_bytes);
+    let index_bytes = signed.index_bytes.clone();
+    let mut bundle =
+        bundle::read_archive_of(&bytes, signed, limits).map_err(|source| OpenError::Refused {
+            path: path.to_path_buf(),
+            source,
+        })?;
+    drop(bytes);
+    let has_files = crate::store::stored_entries(&bundle.index).next().is_some();
+    let view = match store {
+        Some(store) if has_files => {
+            let view = store.place(&key, &bundle.index, &bundle.files).ok();
+            if let Some(cap) = cache_max {
+                store.evict(cap);
+            }
+            view
+        }
+        _ => None,
+    };
+    if let Some(v) = verified
+        && (view.is_some() || !has_files)
+    {
+        v.remember(path, &index_bytes, &bundle);
+    }
+    if view.is_some() {
+        // Their bytes are in the store now; the run reads them there.
+        let (manifest, component) = (&bundle.index.manifest, &bundle.index.component);
+        bundle.files.retain(|p, _| p == manifest || p == component);
+    }
+    Ok((bundle, view))
 }
 
 /// Opens the app a manifest describes, its entrypoint read from inside the project. Grants no

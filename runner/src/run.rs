@@ -1,6 +1,7 @@
 //! Running a guest: compile (or load from the cache), link WASI with the granted context,
 //! enforce the limits, and report how it ended.
 
+use std::path::PathBuf;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -25,6 +26,8 @@ pub struct RunRequest {
     /// Arguments after argv[0].
     pub args: Vec<String>,
     pub grants: Grants,
+    /// The models under `/models`, each with the host file that holds its verified bytes.
+    pub models: Vec<ModelFile>,
     pub limits: RunLimits,
     /// Use the compile cache.
     pub cache: bool,
@@ -54,6 +57,24 @@ pub enum Compiled {
     Optimized,
     /// Compiled by Winch for this run, not cached: compile it for the cache next.
     Baseline,
+}
+
+/// A model the guest sees under `/models`: wasi-nn loads it from `host` (mapped or read
+/// once, never decompressed again), the file the guest's `/models` shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelFile {
+    /// Its path in the guest (`/models/x.onnx`).
+    pub guest: PathBuf,
+    /// The host file with its verified bytes: a file of the bundle's view in the store, or of
+    /// the run's scratch space.
+    pub host: PathBuf,
+}
+
+impl RunRequest {
+    /// The models of the run, for the host capabilities that load them (wasi-nn).
+    pub fn model_files(&self) -> &[ModelFile] {
+        &self.models
+    }
 }
 
 /// How a run ended.

@@ -119,17 +119,22 @@ impl Drop for Scratch {
 
 /// Writes a file only its owner can read (0600), creating its directories (0700).
 pub fn write_private(path: &Path, contents: &[u8]) -> io::Result<()> {
+    create_private(path)?.write_all(contents)
+}
+
+/// Creates (or truncates) a file only its owner can read (0600), creating its directories
+/// (0700), for the caller to fill.
+pub fn create_private(path: &Path) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
     if let Some(parent) = path.parent() {
         private_dir(parent)?;
     }
-    let mut f = std::fs::OpenOptions::new()
+    std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(0o600)
-        .open(path)?;
-    f.write_all(contents)
+        .open(path)
 }
 
 /// Creates a directory and its parents, 0700.

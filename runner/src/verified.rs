@@ -9,11 +9,13 @@
 //! recorded still has the digest the signed index gives it, and the kept component is
 //! intact. A changed bundle (any write changes its identity) is verified in full. The cache
 //! is trusted as the compile cache is: whoever can write there can already replace compiled
-//! code. Bundles with models or assets are always read in full.
+//! code. A bundle's models and assets are kept in the store (see [`crate::store`]), whose
+//! files are checked likewise; a bundle that has some is recorded only once they are placed
+//! there.
 
 use std::path::{Path, PathBuf};
 
-use qyvpack::bundle::{Bundle, Index, SignedIndex};
+use qyvpack::bundle::{Bundle, SignedIndex};
 use qyvpack::digest::content_digest;
 use qyvpack::dirs::CacheArea;
 use qyvpack::memo::{Memo, MemoKind};
@@ -52,11 +54,9 @@ impl Verified {
         }
     }
 
-    /// Records a bundle that was just verified in full (best effort).
+    /// Records a bundle that was just verified in full (best effort), its models and assets
+    /// placed in the store already.
     pub fn remember(&self, path: &Path, index_bytes: &[u8], bundle: &Bundle) {
-        if !only_code(&bundle.index) {
-            return;
-        }
         let (Some(component), Some(entry), Ok(manifest)) = (
             bundle.files.get(&bundle.index.component),
             bundle.entry(&bundle.index.component),
@@ -79,9 +79,6 @@ impl Verified {
     /// The manifest and component of a bundle verified before, if `path` is still that file.
     pub fn recall(&self, path: &Path, file_len: usize, signed: &SignedIndex) -> Option<Recalled> {
         let index = &signed.index;
-        if !only_code(index) {
-            return None;
-        }
         let record: Record = serde_json::from_str(&self.memo.recall(path, file_len)?).ok()?;
         if record.index_digest != content_digest(&signed.index_bytes) {
             return None;
@@ -113,13 +110,4 @@ impl Verified {
     fn load_blob(&self, digest: &str) -> Option<Vec<u8>> {
         self.blob(digest).load()
     }
-}
-
-/// Whether a bundle holds only its component and manifest (models and assets are always
-/// read from the bundle itself).
-fn only_code(index: &Index) -> bool {
-    index
-        .files
-        .iter()
-        .all(|f| f.path == index.component || f.path == index.manifest)
 }

@@ -10,7 +10,8 @@ use super::exit;
 
 /// Manage the cache ($XDG_CACHE_HOME/qyv, or $QYV_CACHE_DIR): precompiled code that makes a
 /// second `qyv run` of the same app start fast, the digests, validations and verified bundles
-/// remembered for files, netfs files kept between runs, and the C compat layer.
+/// remembered for files, netfs files kept between runs, the C compat layer, and the store of
+/// bundles' verified models and assets (capped by QYV_CACHE_MAX, 10 GiB by default).
 #[derive(Parser)]
 pub struct Opts {
     #[command(subcommand)]

@@ -56,14 +56,18 @@ impl Sandbox {
 
     /// Runs qyv in the sandbox with its private trust store and cache.
     pub fn qyv(&self, args: &[&str]) -> Output {
-        qyv()
-            .current_dir(self.tmp.path())
+        self.command().args(args).output().unwrap()
+    }
+
+    /// A `qyv` command in the sandbox with its private trust store and cache, for a caller
+    /// that sets more (the environment, stdin) before running it.
+    pub fn command(&self) -> Command {
+        let mut cmd = qyv();
+        cmd.current_dir(self.tmp.path())
             .env("QYV_CONFIG_DIR", self.path("config"))
             .env("QYV_CACHE_DIR", self.path("cache"))
-            .env_remove("QYV_SIGNING_KEY")
-            .args(args)
-            .output()
-            .unwrap()
+            .env_remove("QYV_SIGNING_KEY");
+        cmd
     }
 }
 

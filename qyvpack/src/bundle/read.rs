@@ -198,6 +198,55 @@ fn parse_index(parts: &Parts<'_>, limits: ReadLimits) -> Result<SignedIndex, Bun
     })
 }
 
+/// Reads the header and index frame of the bundle file `file` (of `len` bytes) and checks
+/// the signature, reading nothing of the archive between them: a warm start of a large
+/// bundle never holds its bytes. The two frames are read within their own bounds (the header
+/// is [`HEADER_LEN`] bytes, the index frame at most [`MAX_HEADER`] and the 16 bytes that
+/// frame it), then checked exactly as [`read_index`] checks them.
+pub fn read_index_from(
+    file: &std::fs::File,
+    len: u64,
+    limits: ReadLimits,
+) -> Result<SignedIndex, BundleError> {
+    use std::os::unix::fs::FileExt;
+    if len > limits.max_file_size() {
+        return Err(BundleError::TooLarge {
+            limit: limits.max_unpacked,
+        });
+    }
+    let io = |source| BundleError::Io {
+        context: "cannot read the bundle's header and index".into(),
+        source,
+    };
+    let mut header = [0u8; HEADER_LEN];
+    if len < (HEADER_LEN + 16) as u64 {
+        // Too short to hold both frames: refused by the same checks as in memory.
+        let mut all = vec![0u8; len as usize];
+        file.read_exact_at(&mut all, 0).map_err(io)?;
+        return read_index(&all, limits);
+    }
+    file.read_exact_at(&mut header, 0).map_err(io)?;
+    let mut tail = [0u8; 8];
+    file.read_exact_at(&mut tail, len - 8).map_err(io)?;
+    let payload_len = u64::from(u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")));
+    // The whole frame (its 8-byte zstd header, the payload) when it fits in the file after
+    // the header; otherwise just the tail, which the checks below refuse.
+    let frame_len = (payload_len + 8).min(len - HEADER_LEN as u64);
+    if frame_len > (MAX_HEADER + 8) as u64 {
+        return Err(BundleError::Header(format!(
+            "the index frame claims {payload_len} bytes; at most {MAX_HEADER} are accepted"
+        )));
+    }
+    // The header followed directly by the index frame: what the in-memory checks see in a
+    // bundle whose archive is empty, with the same frame at the end.
+    let mut frames = vec![0u8; HEADER_LEN + frame_len as usize];
+    frames[..HEADER_LEN].copy_from_slice(&header);
+    file.read_exact_at(&mut frames[HEADER_LEN..], len - frame_len)
+        .map_err(io)?;
+    let parts = split_header(&frames)?;
+    parse_index(&parts, limits)
+}
+
 /// Reads and verifies a bundle held in memory.
 pub fn read(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
     read_archive_of(bytes, read_index(bytes, limits)?, limits)

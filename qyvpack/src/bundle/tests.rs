@@ -182,6 +182,38 @@ fn flipping_any_byte_of_a_signed_bundle_is_detected() {
     }
 }
 
+/// The index read from a file's two ends, as a warm start reads it.
+fn index_from_file(bytes: &[u8]) -> Result<SignedIndex, BundleError> {
+    let mut file = tempfile::tempfile().unwrap();
+    std::io::Write::write_all(&mut file, bytes).unwrap();
+    read_index_from(&file, bytes.len() as u64, ReadLimits::default())
+}
+
+#[test]
+fn the_index_read_from_a_file_agrees_with_the_index_read_in_memory() {
+    let bytes = packed_bytes(Some(&key()));
+    let whole = index_from_file(&bytes).unwrap();
+    let in_memory = read_index(&bytes, ReadLimits::default()).unwrap();
+    assert_eq!(whole.index_bytes, in_memory.index_bytes);
+    assert_eq!(whole.signer, in_memory.signer);
+    // Cut anywhere, or with any byte of its last 600 flipped: refused, or read the same,
+    // exactly as in memory.
+    let mut variants: Vec<Vec<u8>> = (0..bytes.len()).map(|n| bytes[..n].to_vec()).collect();
+    for i in bytes.len().saturating_sub(600)..bytes.len() {
+        let mut copy = bytes.clone();
+        copy[i] ^= 0x41;
+        variants.push(copy);
+    }
+    for v in variants {
+        let (file, memory) = (index_from_file(&v), read_index(&v, ReadLimits::default()));
+        match (file, memory) {
+            (Ok(f), Ok(m)) => assert_eq!(f.index_bytes, m.index_bytes),
+            (Err(f), Err(m)) => assert_eq!(f.to_string(), m.to_string()),
+            (f, m) => panic!("{} bytes: from the file {f:?}, in memory {m:?}", v.len()),
+        }
+    }
+}
+
 // ---- hostile bundles, built by hand ----
 
 struct Raw {
