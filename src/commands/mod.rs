@@ -12,6 +12,8 @@ pub mod keygen;
 pub mod new;
 pub mod options;
 pub mod pack;
+pub mod pull;
+pub mod push;
 pub mod run;
 pub mod trust;
 pub mod validate;
@@ -37,6 +39,8 @@ pub enum Command {
     Keygen(keygen::Opts),
     New(new::Opts),
     Pack(pack::Opts),
+    Pull(pull::Opts),
+    Push(push::Opts),
     Run(run::Opts),
     Trust(trust::Opts),
     Validate(validate::Opts),
@@ -73,6 +77,8 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Keygen(opts) => keygen::run(opts),
         Command::New(opts) => new::run(opts),
         Command::Pack(opts) => pack::run(opts),
+        Command::Pull(opts) => pull::run(opts),
+        Command::Push(opts) => push::run(opts),
         Command::Run(opts) => run::run(opts),
         Command::Trust(opts) => trust::run(opts),
         Command::Validate(opts) => validate::run(opts),
