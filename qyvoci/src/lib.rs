@@ -32,3 +32,8 @@ pub use client::{Client, Transport};
 pub use digest::Digest;
 pub use error::OciError;
 pub use reference::Reference;
+
+#[cfg(test)]
+mod fake;
+#[cfg(test)]
+mod tests_fake;
