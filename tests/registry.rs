@@ -175,6 +175,14 @@ fn hello_rust_round_trips_in_the_wasm_layout_with_one_digest() {
     assert!(run.contains("from hello-rust!"), "{run}");
     let pinned = format!("{}@{digest}", reg.reference("apps/hello"));
     ok(&qyv(&sb, &["pull", "-q", &pinned, "-o", "pinned"], &[]));
+
+    // qyv run REF: pulled into the cache, verified, run.
+    let run = ok(&qyv(&sb, &["run", "-q", &pinned, "--", "a", "b"], &[]));
+    assert!(run.contains("from hello-rust!\nargs: a b"), "{run}");
+    let pulled: Vec<_> = std::fs::read_dir(sb.path("cache/pulled"))
+        .unwrap()
+        .collect();
+    assert_eq!(pulled.len(), 1, "one directory per reference");
 }
 
 fn digest_of(bytes: &[u8]) -> String {
@@ -278,6 +286,9 @@ fn an_artifact_without_a_bundle_is_refused_unless_allowed() {
     assert_eq!(out, "./bare.wasm");
     assert!(std::fs::read(sb.path("bare.wasm")).unwrap() == wasm);
     let run = ok(&qyv(&sb, &["run", "-q", "bare.wasm"], &[]));
+    assert!(run.contains("hello from qyv"), "{run}");
+    fails(&qyv(&sb, &["run", &r], &[]), 125, "no signed qyv bundle");
+    let run = ok(&qyv(&sb, &["run", "-q", "--allow-unsigned", &r], &[]));
     assert!(run.contains("hello from qyv"), "{run}");
 }
 

@@ -44,11 +44,13 @@ pub enum CacheArea {
     Netfs,
     /// The WASI compat layer for C, built once per version.
     CCompat,
+    /// Apps `qyv run REF` pulled from registries.
+    Pulled,
 }
 
 impl CacheArea {
     /// Every area: what `qyv cache clean` removes.
-    pub const ALL: [CacheArea; 8] = [
+    pub const ALL: [CacheArea; 9] = [
         CacheArea::Compiled,
         CacheArea::Digests,
         CacheArea::Inspect,
@@ -57,6 +59,7 @@ impl CacheArea {
         CacheArea::Verified,
         CacheArea::Netfs,
         CacheArea::CCompat,
+        CacheArea::Pulled,
     ];
 
     /// Directories that older versions of qyv kept: removed by `qyv cache clean` too.
@@ -73,6 +76,7 @@ impl CacheArea {
             CacheArea::Verified => "verified",
             CacheArea::Netfs => "netfs",
             CacheArea::CCompat => "c-compat",
+            CacheArea::Pulled => "pulled",
         }
     }
 

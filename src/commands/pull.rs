@@ -60,6 +60,8 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
                 }
             };
             println!("{}", path.display());
+            // So that the first run starts warm, as after build and pack.
+            super::cache::warm_in_background(path);
             Ok(exit::OK)
         }
         Err(e) => Ok(report(&e)),
