@@ -379,3 +379,80 @@ fn credentials_come_from_the_environment_docker_config_and_helpers() {
     ));
     assert!(std::fs::read(sb.path("c/app.qyvbin")).unwrap() == std::fs::read(app).unwrap());
 }
+
+/// Runs a Python script (with PyPI's oras, installed by scripts/install-toolchains.sh) in
+/// `dir`; it must succeed.
+fn python(dir: &Path, script: &str) {
+    let out = std::process::Command::new("python3")
+        .current_dir(dir)
+        .args(["-c", script])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "python failed (is oras installed? run scripts/install-toolchains.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn oras_and_skopeo_read_what_qyv_pushes_and_qyv_runs_what_oras_pushes() {
+    let reg = Registry::start();
+    let sb = trusted_sandbox();
+    let wasm_path = rust_fixture("hello-rust", "wasm32-wasip2");
+    let wasm = std::fs::read(&wasm_path).unwrap();
+    let app = signed_app(&sb, "interop", &wasm_path);
+    let r = reg.reference("apps/interop:1");
+    let digest = ok(&qyv(&sb, &["push", "-q", &r, app.to_str().unwrap()], &[]));
+
+    // oras pulls the layer, byte for byte, under its title.
+    python(
+        sb.tmp.path(),
+        &format!(
+            "from oras.client import OrasClient\nOrasClient(insecure=True).pull(target='{r}', outdir='oras-out')"
+        ),
+    );
+    assert!(std::fs::read(sb.path("oras-out/interop.wasm")).unwrap() == wasm);
+
+    // skopeo copies it to an OCI layout with the same blobs.
+    let out = std::process::Command::new("skopeo")
+        .args(["copy", "--quiet", "--src-tls-verify=false"])
+        .arg(format!("docker://{r}"))
+        .arg(format!("oci:{}:1", sb.path("layout").display()))
+        .output()
+        .expect("skopeo is not installed: run scripts/install-toolchains.sh");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let blobs = sb.path("layout/blobs/sha256");
+    let hex = digest.trim_start_matches("sha256:");
+    assert!(blobs.join(hex).is_file(), "the manifest keeps its digest");
+    assert!(std::fs::read(blobs.join(Digest::of(&wasm).hex())).unwrap() == wasm);
+
+    // oras pushes the wasm layout with no bundle: refused, then pulled and run when allowed.
+    std::fs::create_dir_all(sb.path("by-oras")).unwrap();
+    std::fs::copy(&wasm_path, sb.path("by-oras/app.wasm")).unwrap();
+    let theirs = reg.reference("apps/by-oras:1");
+    python(
+        &sb.path("by-oras"),
+        &format!(
+            "import json\nfrom oras.client import OrasClient\njson.dump({{'created':'2024-01-01T00:00:00Z','architecture':'wasm','os':'wasip2','layerDigests':['{}']}}, open('config.json','w'))\nOrasClient(insecure=True).push(target='{theirs}', files=['app.wasm:application/wasm'], manifest_config='config.json:application/vnd.wasm.config.v0+json', quiet=True)",
+            Digest::of(&wasm)
+        ),
+    );
+    fails(
+        &qyv(&sb, &["pull", &theirs], &[]),
+        3,
+        "by-oras:1 has no signed qyv bundle",
+    );
+    ok(&qyv(
+        &sb,
+        &["pull", "-q", "--allow-unsigned", &theirs, "-o", "o"],
+        &[],
+    ));
+    assert!(std::fs::read(sb.path("o/by-oras.wasm")).unwrap() == wasm);
+    let run = ok(&qyv(&sb, &["run", "-q", "o/by-oras.wasm"], &[]));
+    assert!(run.contains("hello from qyv"), "{run}");
+}

@@ -84,7 +84,12 @@ pub fn pull(
     limits: ReadLimits,
     progress: &dyn Fn(u64, u64),
 ) -> Result<Pulled, PullError> {
-    let reference = format!("{}/{}@{target}", client.registry, client.repository);
+    let sep = if target.starts_with("sha256:") {
+        '@'
+    } else {
+        ':'
+    };
+    let reference = format!("{}/{}{sep}{target}", client.registry, client.repository);
     let (manifest, digest) = wasm_manifest(client, target)?;
     let layer = artifact::wasm_layer(&manifest, &reference)
         .map_err(PullError::Registry)?
