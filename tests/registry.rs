@@ -456,3 +456,120 @@ fn oras_and_skopeo_read_what_qyv_pushes_and_qyv_runs_what_oras_pushes() {
     let run = ok(&qyv(&sb, &["run", "-q", "o/by-oras.wasm"], &[]));
     assert!(run.contains("hello from qyv"), "{run}");
 }
+
+/// kubernetes-validate --strict (PyPI, installed by scripts/install-toolchains.sh) on `yaml`.
+fn validate_k8s(sb: &Sandbox, yaml: &str) {
+    let file = sb.path("deploy.yaml");
+    std::fs::write(&file, yaml).unwrap();
+    let out = std::process::Command::new("kubernetes-validate")
+        .arg("--strict")
+        .arg(&file)
+        .output()
+        .expect("kubernetes-validate is not installed: run scripts/install-toolchains.sh");
+    assert!(
+        out.status.success(),
+        "{yaml}\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A signed app with `manifest_rest` after its name and entrypoint, pushed; its reference.
+fn pushed_app(reg: &Registry, sb: &Sandbox, name: &str, manifest_rest: &str) -> String {
+    let dir = sb.path(name);
+    std::fs::create_dir_all(dir.join("assets")).unwrap();
+    std::fs::write(dir.join("assets/a.txt"), "a").unwrap();
+    std::fs::copy(
+        rust_fixture("hello-rust", "wasm32-wasip2"),
+        dir.join("app.wasm"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.qyv")),
+        format!("name: {name}\nentrypoint: app.wasm\n{manifest_rest}"),
+    )
+    .unwrap();
+    let bundle = dir.join("b.qyvbin");
+    ok(&qyv(
+        sb,
+        &[
+            "pack",
+            "-q",
+            "--sign",
+            "dev.key",
+            "-o",
+            bundle.to_str().unwrap(),
+            name,
+        ],
+        &[],
+    ));
+    let r = reg.reference(&format!("apps/{name}:1"));
+    ok(&qyv(sb, &["push", "-q", &r, bundle.to_str().unwrap()], &[]));
+    r
+}
+
+#[test]
+fn deploy_emits_valid_kubernetes_yaml_for_runwasi_and_refuses_what_it_cannot_honour() {
+    let reg = Registry::start();
+    let sb = trusted_sandbox();
+    let job = pushed_app(
+        &reg,
+        &sb,
+        "job",
+        "args: [--greet, world]\nenv:\n  MODE: \"fast: yes\"\nlimits:\n  memory: 64MiB\n  timeout: 90s\n",
+    );
+    let out = qyv(&sb, &["deploy", &job, "--runtime-class"], &[]);
+    let yaml = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not enforce qyv's network and file grants"),
+        "{stderr}"
+    );
+    for expected in [
+        "kind: RuntimeClass",
+        "kind: Job",
+        "runtimeClassName: \"wasmtime\"",
+        "activeDeadlineSeconds: 90",
+        "command: [\"/job.wasm\"]",
+        "args: [\"--greet\", \"world\"]",
+        "value: \"fast: yes\"",
+        "memory: \"67108864\"",
+    ] {
+        assert!(yaml.contains(expected), "{expected} not in:\n{yaml}");
+    }
+    let digest = ok(&qyv(&sb, &["push", "-q", &job, "job/b.qyvbin"], &[]));
+    assert!(
+        yaml.contains(&format!("/apps/job@{digest}\"")),
+        "pinned by digest:\n{yaml}"
+    );
+    validate_k8s(&sb, &yaml);
+
+    let http = pushed_app(&reg, &sb, "web", "type: http\n");
+    let yaml = ok(&qyv(
+        &sb,
+        &[
+            "deploy",
+            "-q",
+            &http,
+            "--runtime-class-name",
+            "wasmtime-v48",
+        ],
+        &[],
+    ));
+    for expected in [
+        "kind: Deployment",
+        "kind: Service",
+        "runtimeClassName: \"wasmtime-v48\"",
+    ] {
+        assert!(yaml.contains(expected), "{expected} not in:\n{yaml}");
+    }
+    assert!(!yaml.contains("kind: RuntimeClass"));
+    validate_k8s(&sb, &yaml);
+
+    let assets = pushed_app(&reg, &sb, "files", "assets: [assets/*]\n");
+    fails(
+        &qyv(&sb, &["deploy", &assets], &[]),
+        1,
+        "assets: an artifact's root file system is empty",
+    );
+}

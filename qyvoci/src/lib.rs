@@ -23,6 +23,7 @@ pub mod client;
 pub mod digest;
 pub mod error;
 pub mod fetch;
+pub mod kube;
 pub mod manifests;
 pub mod publish;
 pub mod reference;

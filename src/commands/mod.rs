@@ -6,6 +6,7 @@
 pub mod adapt;
 pub mod build;
 pub mod cache;
+pub mod deploy;
 pub mod doctor;
 pub mod inspect;
 pub mod keygen;
@@ -34,6 +35,7 @@ pub enum Command {
     Adapt(adapt::Opts),
     Build(build::Opts),
     Cache(cache::Opts),
+    Deploy(deploy::Opts),
     Doctor(doctor::Opts),
     Inspect(inspect::Opts),
     Keygen(keygen::Opts),
@@ -72,6 +74,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Adapt(opts) => adapt::run(opts),
         Command::Build(opts) => build::run(opts),
         Command::Cache(opts) => cache::run(opts),
+        Command::Deploy(opts) => deploy::run(opts),
         Command::Doctor(opts) => doctor::run(opts),
         Command::Inspect(opts) => inspect::run(opts),
         Command::Keygen(opts) => keygen::run(opts),
