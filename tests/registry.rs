@@ -573,3 +573,80 @@ fn deploy_emits_valid_kubernetes_yaml_for_runwasi_and_refuses_what_it_cannot_hon
         "assets: an artifact's root file system is empty",
     );
 }
+
+/// Peak RSS in KiB of `qyv ARGS` in the sandbox, from `/usr/bin/time -v`; it must succeed.
+fn peak_rss_kib(sb: &Sandbox, args: &[&str]) -> u64 {
+    let out = std::process::Command::new("/usr/bin/time")
+        .arg("-v")
+        .arg(env!("CARGO_BIN_EXE_qyv"))
+        .args(args)
+        .current_dir(sb.tmp.path())
+        .env("QYV_CONFIG_DIR", sb.path("config"))
+        .env("QYV_CACHE_DIR", sb.path("cache"))
+        .env("HOME", sb.path("home"))
+        .env("QYV_PRECOMPILE", "0")
+        .output()
+        .expect("/usr/bin/time runs (Debian's time package)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    stderr
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Maximum resident set size (kbytes): ")
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no peak RSS in: {stderr}"))
+}
+
+#[test]
+fn a_200_mib_bundle_pushes_and_pulls_in_bounded_memory() {
+    const SIZE: usize = 200 << 20;
+    let reg = Registry::start();
+    let sb = trusted_sandbox();
+    let dir = sb.path("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(
+        rust_fixture("hello-rust", "wasm32-wasip2"),
+        dir.join("app.wasm"),
+    )
+    .unwrap();
+    // Incompressible, so the bundle is as large as the asset.
+    {
+        use std::io::Write;
+        let mut f = std::io::BufWriter::new(std::fs::File::create(dir.join("big.bin")).unwrap());
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut block = vec![0u8; 1 << 20];
+        for _ in 0..SIZE / block.len() {
+            for chunk in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                chunk.copy_from_slice(&x.to_le_bytes());
+            }
+            f.write_all(&block).unwrap();
+        }
+    }
+    std::fs::write(
+        dir.join("big.qyv"),
+        "name: big\nentrypoint: app.wasm\nassets: [big.bin]\nfs:\n  type: memfs\n",
+    )
+    .unwrap();
+    ok(&qyv(
+        &sb,
+        &["pack", "-q", "--sign", "dev.key", "-o", "big.qyvbin", "big"],
+        &[],
+    ));
+    std::fs::remove_file(dir.join("big.bin")).unwrap();
+    let size = std::fs::metadata(sb.path("big.qyvbin")).unwrap().len();
+    assert!(size > SIZE as u64, "{size}");
+
+    let r = reg.reference("apps/big:1");
+    let push = peak_rss_kib(&sb, &["push", "-q", &r, "big.qyvbin"]);
+    let pull = peak_rss_kib(&sb, &["pull", "-q", &r, "-o", "out"]);
+    eprintln!("peak RSS: push {push} KiB, pull {pull} KiB");
+    assert!(push < 64 << 10, "push peaked at {push} KiB");
+    assert!(pull < 64 << 10, "pull peaked at {pull} KiB");
+    let pulled = std::fs::metadata(sb.path("out/big.qyvbin")).unwrap().len();
+    assert_eq!(pulled, size);
+}

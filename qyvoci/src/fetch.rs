@@ -201,14 +201,12 @@ fn pull_bundle(
     client.pull_blob(&blob.digest, blob.size, tmp.as_file_mut(), &|n| {
         progress(n, blob.size)
     })?;
-    let bytes = qyvpack::bundle::read_file(tmp.path(), &limits).map_err(|e| PullError::Io {
-        what: "the bundle".into(),
-        source: e.into_io(),
-    })?;
-    let bundle = qyvpack::bundle::read(&bytes, limits).map_err(|source| PullError::Bundle {
-        reference: reference.into(),
-        source,
-    })?;
+    // Verified as a stream: memory stays bounded whatever the bundle's size.
+    let bundle =
+        qyvpack::bundle::verify_file(tmp.path(), limits).map_err(|source| PullError::Bundle {
+            reference: reference.into(),
+            source,
+        })?;
     let signer = policy
         .admit(bundle.signer)
         .map_err(|source| PullError::Trust {

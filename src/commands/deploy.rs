@@ -49,8 +49,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let (digest, manifest) = match &pulled {
         Pulled::Bundle { path, digest, .. } => {
             let limits = ReadLimits::from_env()?;
-            let bytes = qyvpack::bundle::read_file(path, &limits)?;
-            let bundle = qyvpack::bundle::read(&bytes, limits)?;
+            let bundle = qyvpack::bundle::verify_file(path, limits)?;
             let text = String::from_utf8_lossy(bundle.manifest_text()).into_owned();
             let manifest = qyvpack::manifest::parse(
                 &text,

@@ -52,16 +52,14 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         }
     };
     let limits = ReadLimits::from_env()?;
-    let bytes = qyvpack::bundle::read_file(&bundle_path, &limits)
-        .with_context(|| format!("reading {}", bundle_path.display()))?;
-    let bundle = match qyvpack::bundle::read(&bytes, limits) {
+    // Verified as a stream: a bundle of any size is pushed in bounded memory.
+    let bundle = match qyvpack::bundle::verify_file(&bundle_path, limits) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("error: {}: {e}", bundle_path.display());
             return Ok(exit::INVALID);
         }
     };
-    drop(bytes);
     if bundle.signer.is_none() && !opts.quiet {
         eprintln!(
             "warning: {} is unsigned: `qyv pull` refuses it unless --allow-unsigned",
