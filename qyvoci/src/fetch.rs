@@ -14,6 +14,9 @@ use crate::client::Client;
 use crate::digest::Digest;
 use crate::error::OciError;
 
+/// Most attached bundles tried, newest first.
+const MAX_CANDIDATES: usize = 16;
+
 /// Why a pull gave nothing.
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
@@ -105,9 +108,9 @@ pub fn pull(
         move |source| PullError::Io { what, source }
     };
     // The newest attachment first; the first that passes every check wins, else the reason
-    // the last one failed.
+    // the last one failed. A registry listing thousands is not followed that far.
     let mut failure = None;
-    for candidate in candidates.iter().rev() {
+    for candidate in candidates.iter().rev().take(MAX_CANDIDATES) {
         match pull_bundle(
             client, candidate, &digest, &layer, dir, policy, limits, &reference, progress,
         ) {

@@ -187,3 +187,38 @@ fn hostile_answers_are_refused() {
         Err(OciError::DigestMismatch { .. })
     ));
 }
+
+#[test]
+fn a_blob_is_mounted_from_another_repository_when_the_registry_can() {
+    let fake = FakeRegistry::start(|r: &Request| {
+        if r.method == "HEAD" {
+            (404, vec![], Vec::new())
+        } else if r.method == "POST" && r.target.contains("mount=sha256:") {
+            (201, vec![], Vec::new())
+        } else {
+            (500, vec![], Vec::new())
+        }
+    });
+    let c = client(&fake, Access::Push, Environment::default());
+    let data = b"shared layer";
+    let pushed = c
+        .push_blob(
+            &Digest::of(data),
+            data.len() as u64,
+            &mut &data[..],
+            Some("apps/base"),
+            &|_| {},
+        )
+        .unwrap();
+    assert_eq!(pushed, crate::blobs::Pushed::Mounted);
+    let post = fake
+        .requests()
+        .into_iter()
+        .find(|r| r.method == "POST")
+        .unwrap();
+    assert!(post.target.ends_with("&from=apps/base"), "{}", post.target);
+    assert!(
+        fake.requests().iter().all(|r| r.method != "PATCH"),
+        "nothing is uploaded"
+    );
+}
