@@ -20,7 +20,7 @@ export QYV_CONFIG_DIR="$work/config" QYV_PRECOMPILE=0 SOURCE_DATE_EPOCH=0
 cp "$py" "$work/app/app.wasm"
 cp "$py" "$work/oras-in/app.wasm"
 printf 'name: py\nentrypoint: app.wasm\n' >"$work/app/py.qyv"
-(cd "$work" && "$QYV" keygen bench >/dev/null 2>&1 && "$QYV" trust add bench.pub >/dev/null)
+(cd "$work" && "$QYV" keygen bench >/dev/null 2>&1 && "$QYV" trust add bench.pub >/dev/null 2>&1)
 "$QYV" pack -q --sign "$work/bench.key" "$work/app" -o "$work/py.qyvbin" >/dev/null
 python3 - "$work/oras-in" <<'PY'
 import hashlib, json, os, sys

@@ -1,5 +1,6 @@
 //! Blobs: skipped when the registry has them (`HEAD`), mounted from another repository when
-//! it can, otherwise uploaded in chunks streamed from the source; downloaded as a stream that
+//! it can, otherwise uploaded streamed from the source (in one request up to [`CHUNK`], in
+//! chunks above); downloaded as a stream that
 //! is hashed and counted on the way, so memory stays bounded whatever the size.
 
 use std::io::{self, Read, Write};
@@ -8,8 +9,8 @@ use crate::client::{Body, Client};
 use crate::digest::{Digest, HashingWriter};
 use crate::error::OciError;
 
-/// Bytes per upload request: large enough that a big component takes a few requests, and
-/// never held in memory (each chunk streams from the source).
+/// Bytes per upload request: a blob up to this size goes in one request, a larger one in
+/// chunks of this size; never held in memory (each streams from the source).
 pub const CHUNK: u64 = 32 << 20;
 
 /// What pushing a blob did.
@@ -64,6 +65,39 @@ impl Client {
         }
         let mut location = self.location(&response)?;
         let mut hashing = HashingReader::new(source);
+        if size <= CHUNK {
+            // One request: the whole blob streams with the closing PUT (a registry answers
+            // each request after writing it, so fewer requests is most of a small push).
+            let sep = if location.contains('?') { '&' } else { '?' };
+            let url = format!("{location}{sep}digest={digest}");
+            let mut body = (&mut hashing).take(size);
+            let response = self.send(
+                "PUT",
+                &url,
+                &[("content-type", "application/octet-stream")],
+                Body::Stream(&mut body, size),
+            )?;
+            if body.limit() != 0 {
+                return Err(OciError::SizeMismatch {
+                    what: format!("the blob {digest}"),
+                    expected: size,
+                    actual: size - body.limit(),
+                });
+            }
+            let actual = hashing.digest();
+            if &actual != digest {
+                return Err(OciError::DigestMismatch {
+                    what: "the blob's source (it changed while it was pushed)".into(),
+                    expected: digest.to_string(),
+                    actual: actual.to_string(),
+                });
+            }
+            if response.status().as_u16() != 201 {
+                return Err(self.status_error("PUT", &url, response));
+            }
+            progress(size);
+            return Ok(Pushed::Uploaded);
+        }
         let mut sent = 0u64;
         while sent < size {
             let n = CHUNK.min(size - sent);

@@ -161,10 +161,12 @@ fn pack_project(project: &Path) -> anyhow::Result<Option<PathBuf>> {
 
 /// The component's WIT names as `qyv inspect --json` reports them; None for a core module.
 fn component_world(wasm: &[u8]) -> anyhow::Result<Option<ComponentWorld>> {
-    let report = qyvinspect::inspect(wasm)?;
-    Ok(report.component.map(|c| ComponentWorld {
-        exports: c.exports.into_iter().map(|i| i.name).collect(),
-        imports: c.imports.into_iter().map(|i| i.name).collect(),
-        target: Some(c.world),
-    }))
+    // The bundle was verified; the registry only needs the names, not a validation.
+    Ok(
+        qyvinspect::component_world(wasm)?.map(|(world, imports, exports)| ComponentWorld {
+            exports: exports.into_iter().map(|i| i.name).collect(),
+            imports: imports.into_iter().map(|i| i.name).collect(),
+            target: Some(world),
+        }),
+    )
 }
