@@ -86,3 +86,9 @@ npm_pkg @assemblyscript/wasi-shim@0.1.0
 # componentize-js runs its splicer on this shim (installed with it, through jco); qyv loads it.
 node -e "require.resolve('$QYV_TOOLS/node_modules/@bytecodealliance/preview2-shim/package.json')" >/dev/null 2>&1 \
   || npm_pkg @bytecodealliance/preview2-shim@0.26.1
+# Distribution (qyv push/pull/deploy): a real registry (distribution 2.8) and skopeo from
+# Debian, and time (/usr/bin/time -v, the peak memory of a push); oras (Python) to check
+# interoperability; kubernetes-validate for the deploy YAML.
+apt_pkgs docker-registry skopeo time
+pip_pkg oras==0.2.43
+pip_pkg kubernetes-validate==1.37.0

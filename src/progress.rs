@@ -116,3 +116,20 @@ impl Drop for Spinner {
         }
     }
 }
+
+/// A byte-count bar for transfers (`qyv push`, `qyv pull`): on a terminal only, none when
+/// piped or quiet.
+pub fn transfer_bar(prefix: &'static str, quiet: bool) -> Option<ProgressBar> {
+    if quiet || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix:.bold} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_prefix(prefix);
+    Some(bar)
+}

@@ -220,6 +220,18 @@ pub fn wit_text(bytes: &[u8]) -> Result<String, InspectError> {
 }
 
 /// Module or component, from the header.
+/// A world's name, its imports and its exports.
+pub type World = (String, Vec<WorldItem>, Vec<WorldItem>);
+
+/// A component's world name, imports and exports as [`inspect`] reports them, without
+/// validating its code (for `qyv push`, which only names them); None for a core module.
+pub fn component_world(bytes: &[u8]) -> Result<Option<World>, InspectError> {
+    match encoding(bytes)? {
+        Encoding::Component => component::world(bytes).map(Some),
+        Encoding::Module => Ok(None),
+    }
+}
+
 fn encoding(bytes: &[u8]) -> Result<Encoding, InspectError> {
     if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
         return Err(InspectError::Malformed {

@@ -47,11 +47,13 @@ pub enum CacheArea {
     /// Verified models and assets of bundles, by content digest, with each bundle's view of
     /// them (runner's `store` module).
     Store,
+    /// Apps `qyv run REF` pulled from registries.
+    Pulled,
 }
 
 impl CacheArea {
     /// Every area: what `qyv cache clean` removes.
-    pub const ALL: [CacheArea; 9] = [
+    pub const ALL: [CacheArea; 10] = [
         CacheArea::Compiled,
         CacheArea::Digests,
         CacheArea::Inspect,
@@ -61,6 +63,7 @@ impl CacheArea {
         CacheArea::Netfs,
         CacheArea::CCompat,
         CacheArea::Store,
+        CacheArea::Pulled,
     ];
 
     /// Directories that older versions of qyv kept: removed by `qyv cache clean` too.
@@ -78,6 +81,7 @@ impl CacheArea {
             CacheArea::Netfs => "netfs",
             CacheArea::CCompat => "c-compat",
             CacheArea::Store => "store",
+            CacheArea::Pulled => "pulled",
         }
     }
 

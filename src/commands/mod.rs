@@ -6,12 +6,15 @@
 pub mod adapt;
 pub mod build;
 pub mod cache;
+pub mod deploy;
 pub mod doctor;
 pub mod inspect;
 pub mod keygen;
 pub mod new;
 pub mod options;
 pub mod pack;
+pub mod pull;
+pub mod push;
 pub mod run;
 pub mod trust;
 pub mod validate;
@@ -32,11 +35,14 @@ pub enum Command {
     Adapt(adapt::Opts),
     Build(build::Opts),
     Cache(cache::Opts),
+    Deploy(deploy::Opts),
     Doctor(doctor::Opts),
     Inspect(inspect::Opts),
     Keygen(keygen::Opts),
     New(new::Opts),
     Pack(pack::Opts),
+    Pull(pull::Opts),
+    Push(push::Opts),
     Run(run::Opts),
     Trust(trust::Opts),
     Validate(validate::Opts),
@@ -68,11 +74,14 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Adapt(opts) => adapt::run(opts),
         Command::Build(opts) => build::run(opts),
         Command::Cache(opts) => cache::run(opts),
+        Command::Deploy(opts) => deploy::run(opts),
         Command::Doctor(opts) => doctor::run(opts),
         Command::Inspect(opts) => inspect::run(opts),
         Command::Keygen(opts) => keygen::run(opts),
         Command::New(opts) => new::run(opts),
         Command::Pack(opts) => pack::run(opts),
+        Command::Pull(opts) => pull::run(opts),
+        Command::Push(opts) => push::run(opts),
         Command::Run(opts) => run::run(opts),
         Command::Trust(opts) => trust::run(opts),
         Command::Validate(opts) => validate::run(opts),

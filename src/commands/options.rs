@@ -191,6 +191,25 @@ fn parse_env(text: &str) -> Result<(String, String), String> {
     }
 }
 
+/// How to reach OCI registries (`qyv push`, `qyv pull`, `qyv run REF`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct RegistryArgs {
+    /// Speak plain HTTP to this registry, HOST:PORT (loopback registries always are).
+    /// Repeatable.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub insecure: Vec<String>,
+}
+
+impl RegistryArgs {
+    /// The client options: these hosts, credentials from the process's environment.
+    pub fn options(&self) -> qyvoci::client::Options {
+        qyvoci::client::Options {
+            insecure: self.insecure.clone(),
+            env: qyvoci::auth::Environment::from_process(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

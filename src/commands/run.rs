@@ -12,7 +12,7 @@ use runner::open::{self, Input, OpenError};
 use runner::run::{ColdStart, Compiled, Outcome, RunError};
 
 use super::exit::{CANNOT_RUN, TIMED_OUT, TRAPPED};
-use super::options::{LimitArgs, SandboxArgs, TrustArgs, Verbosity};
+use super::options::{LimitArgs, RegistryArgs, SandboxArgs, TrustArgs, Verbosity};
 
 /// Run a component or core module under the permissions and limits of its manifest.
 ///
@@ -24,9 +24,13 @@ use super::options::{LimitArgs, SandboxArgs, TrustArgs, Verbosity};
 /// Exit codes: the app's own exit code; 124 when limits.timeout passed; 134 when the app
 /// trapped (or hit limits.memory or limits.fuel); 125 when qyv could not start it (bad input,
 /// refused grant, missing import, compile error).
+///
+/// INPUT may also be a registry reference (REGISTRY/REPOSITORY[:TAG][@DIGEST]) that is not a
+/// path: it is pulled into the cache and verified like `qyv pull` does, then run.
 #[derive(Parser)]
 pub struct Opts {
-    /// A .wasm file, a .qyv manifest, or a project directory [default: .].
+    /// A .wasm file, a .qyv manifest, a project directory [default: .], or a registry
+    /// reference.
     input: Option<PathBuf>,
     /// Arguments for the app (after `--`).
     #[arg(last = true)]
@@ -40,6 +44,8 @@ pub struct Opts {
     no_cache: bool,
     #[command(flatten)]
     trust: TrustArgs,
+    #[command(flatten)]
+    registry: RegistryArgs,
     #[command(flatten)]
     verbosity: Verbosity,
 }
@@ -71,6 +77,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         },
     };
     let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
+    let input = match pull_first(&input, opts)? {
+        Some(pulled) => pulled,
+        None => input,
+    };
     let opened = match Input::of(&input).map_err(|e| e.to_string())? {
         Input::Bundle => {
             let policy = opts.trust.policy().map_err(|e| e.to_string())?;
@@ -164,6 +174,43 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
 }
 
 /// A refused signer, with the flag or command that would accept it.
+/// When `input` is no path but a reference naming a registry: pulls it into the cache (a
+/// directory per reference) and returns the file pulled.
+fn pull_first(input: &Path, opts: &Opts) -> Result<Option<PathBuf>, String> {
+    let Some(text) = input.to_str() else {
+        return Ok(None);
+    };
+    if input.exists() {
+        return Ok(None);
+    }
+    let Ok(reference) = qyvoci::Reference::parse(text) else {
+        return Ok(None);
+    };
+    // `name` alone would read as Docker Hub's library/name: only an explicit registry pulls.
+    if reference.registry == qyvoci::reference::DOCKER_HUB && !text.starts_with("docker.io/") {
+        return Ok(None);
+    }
+    let area = qyvpack::dirs::CacheArea::Pulled
+        .dir_or_private_temp()
+        .map_err(|e| format!("the cache: {e}"))?;
+    let dir = area.join(&qyvpack::digest::sha256_hex(reference.to_string().as_bytes())[..16]);
+    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    let policy = opts.trust.policy().map_err(|e| e.to_string())?;
+    match super::pull::pull_into(
+        &reference,
+        &dir,
+        &policy,
+        &opts.registry,
+        opts.verbosity.quiet,
+    ) {
+        Ok(
+            qyvoci::fetch::Pulled::Bundle { path, .. }
+            | qyvoci::fetch::Pulled::Component { path, .. },
+        ) => Ok(Some(path)),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 fn refusal(path: &Path, e: &TrustError) -> String {
     let name = path.display();
     match e {

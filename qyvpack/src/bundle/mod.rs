@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 pub use read::{
     Bundle, LimitError, MAX_UNPACKED_VAR, ReadLimits, SignedIndex, read, read_archive_of,
-    read_file, read_index, read_index_from,
+    read_file, read_index, read_index_from, verify_file,
 };
 pub use write::{PackFile, PackInput, Packed, pack};
 

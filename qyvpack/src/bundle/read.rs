@@ -505,6 +505,17 @@ fn read_archive(
     index: &Index,
     limits: ReadLimits,
 ) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
+    read_archive_from(archive, index, limits, &|_| true)
+}
+
+/// Reads and checks the compressed archive from `archive`, keeping in memory the files
+/// `keep` names and hashing the others as they stream past.
+fn read_archive_from<R: std::io::BufRead>(
+    archive: R,
+    index: &Index,
+    limits: ReadLimits,
+    keep: &dyn Fn(&str) -> bool,
+) -> Result<BTreeMap<String, Vec<u8>>, BundleError> {
     // The exact length of the tar stream follows from the index; allow the zero padding a
     // tar writer may add to complete a record.
     let expected: u64 = index
@@ -525,6 +536,7 @@ fn read_archive(
         index.files.iter().map(|f| (f.path.as_str(), f)).collect();
     let mut seen: HashSet<String> = HashSet::new();
     let mut files = BTreeMap::new();
+    let mut count = 0usize;
     {
         let mut tar = tar::Archive::new(&mut capped);
         let entries = tar.entries().map_err(damaged)?;
@@ -558,7 +570,8 @@ fn read_archive(
             let Some(expected) = by_path.get(path.as_str()) else {
                 return Err(BundleError::NotCovered { path });
             };
-            if files.len() >= limits.max_entries {
+            count += 1;
+            if count > limits.max_entries {
                 return Err(BundleError::TooManyEntries {
                     limit: limits.max_entries,
                 });
@@ -580,6 +593,19 @@ fn read_archive(
                     found: size,
                     expected: expected.size,
                 });
+            }
+            if !keep(&path) {
+                // Hashed as it streams past, never held whole.
+                let mut hasher = blake3::Hasher::new();
+                let n =
+                    std::io::copy(&mut (&mut entry).take(size), &mut hasher).map_err(damaged)?;
+                if n != size {
+                    return Err(BundleError::Damaged(format!("`{path}` is truncated")));
+                }
+                if hasher.finalize().to_hex().as_str() != expected.blake3 {
+                    return Err(BundleError::Digest { path });
+                }
+                continue;
             }
             // The size is the index's, checked against the caps above.
             let mut content = Vec::with_capacity(size as usize);
@@ -609,11 +635,101 @@ fn read_archive(
         return Err(BundleError::Trailing);
     }
     for f in &index.files {
-        if !files.contains_key(&f.path) {
+        if !seen.contains(&f.path) {
             return Err(BundleError::Missing {
                 path: f.path.clone(),
             });
         }
     }
     Ok(files)
+}
+
+/// Verifies a bundle file as a stream, in bounded memory whatever its size: the header and
+/// index frame (read from the end) and the signature first, then the archive's sha256 and
+/// every file's BLAKE3 while it decompresses. Only the manifest and the component are kept;
+/// the other files (models, assets) are checked and dropped. For tools that move bundles
+/// (`qyv push`, `qyv pull`) rather than run them.
+pub fn verify_file(path: &std::path::Path, limits: ReadLimits) -> Result<Bundle, BundleError> {
+    use std::io::{Seek, SeekFrom};
+    let io = |e: std::io::Error| BundleError::Damaged(format!("{}: {e}", path.display()));
+    let mut file = std::fs::File::open(path).map_err(io)?;
+    let len = file.metadata().map_err(io)?.len();
+    if len > limits.max_file_size() {
+        return Err(BundleError::TooLarge {
+            limit: limits.max_file_size(),
+        });
+    }
+    let missing = || {
+        BundleError::Header("no index frame at the end: the bundle was altered or truncated".into())
+    };
+    if len < (HEADER_LEN + 16) as u64 {
+        return Err(BundleError::NotABundle);
+    }
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header).map_err(io)?;
+    let mut tail = [0u8; 8];
+    file.seek(SeekFrom::End(-8)).map_err(io)?;
+    file.read_exact(&mut tail).map_err(io)?;
+    let payload_len = u32::from_le_bytes(tail[..4].try_into().expect("4 bytes")) as u64;
+    if payload_len > MAX_HEADER as u64 {
+        return Err(BundleError::Header(format!(
+            "the index frame claims {payload_len} bytes; at most {MAX_HEADER} are accepted"
+        )));
+    }
+    let frame_len = payload_len + 8;
+    let covered_len = len
+        .checked_sub(frame_len)
+        .filter(|&c| c >= HEADER_LEN as u64)
+        .ok_or_else(missing)?;
+    // The header and the index frame side by side read as a bundle with an empty archive:
+    // the same parser splits them.
+    let mut head_and_frame = header.to_vec();
+    file.seek(SeekFrom::Start(covered_len)).map_err(io)?;
+    (&mut file)
+        .take(frame_len)
+        .read_to_end(&mut head_and_frame)
+        .map_err(io)?;
+    let signed = parse_index(&split_header(&head_and_frame)?, limits)?;
+    if covered_len != signed.index.archive_size {
+        return Err(BundleError::ArchiveDigest);
+    }
+    file.seek(SeekFrom::Start(0)).map_err(io)?;
+    let mut hashed = HashingRead {
+        inner: (&mut file).take(covered_len),
+        hasher: Sha256::new(),
+    };
+    let mut skip = [0u8; HEADER_LEN];
+    hashed.read_exact(&mut skip).map_err(io)?;
+    let index = &signed.index;
+    let keep = |p: &str| p == index.component || p == index.manifest;
+    let mut buffered = std::io::BufReader::with_capacity(1 << 20, &mut hashed);
+    let files = read_archive_from(&mut buffered, index, limits, &keep)?;
+    // Bytes the buffer holds but the decoder did not take: hashed already, read out below.
+    std::io::copy(&mut buffered, &mut std::io::sink()).map_err(io)?;
+    // What the decoder did not need (nothing, in a bundle pack wrote) is covered too.
+    std::io::copy(&mut hashed, &mut std::io::sink()).map_err(io)?;
+    if hex(&hashed.hasher.finalize()) != index.archive_sha256 {
+        return Err(BundleError::ArchiveDigest);
+    }
+    Ok(Bundle {
+        version: signed.version,
+        index: signed.index,
+        signer: signed.signer,
+        files,
+        compressed_size: len,
+    })
+}
+
+/// A reader that hashes (SHA-256) what passes through it.
+struct HashingRead<R> {
+    inner: R,
+    hasher: Sha256,
+}
+
+impl<R: Read> Read for HashingRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        Ok(n)
+    }
 }

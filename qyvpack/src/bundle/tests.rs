@@ -324,9 +324,44 @@ fn refused(bytes: &[u8]) -> String {
         max_unpacked: 1 << 20,
         max_entries: 100,
     };
+    // The streaming reader refuses every one of them too.
+    assert!(
+        streamed(bytes, limits).is_err(),
+        "verify_file accepted a hostile bundle"
+    );
     match read(bytes, limits) {
         Ok(_) => panic!("a hostile bundle was accepted"),
         Err(e) => e.to_string(),
+    }
+}
+
+/// `verify_file` on `bytes` written to a file.
+fn streamed(bytes: &[u8], limits: ReadLimits) -> Result<Bundle, BundleError> {
+    let tmp = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(tmp.path(), bytes).unwrap();
+    verify_file(tmp.path(), limits)
+}
+
+#[test]
+fn the_streaming_reader_keeps_the_component_and_manifest_and_checks_the_rest() {
+    let k = key();
+    let bytes = packed_bytes(Some(&k));
+    let whole = read(&bytes, ReadLimits::default()).unwrap();
+    let b = streamed(&bytes, ReadLimits::default()).unwrap();
+    assert_eq!(b.signer, whole.signer);
+    assert_eq!(b.index, whole.index);
+    assert_eq!(b.component(), whole.component());
+    assert_eq!(b.manifest_text(), MANIFEST);
+    assert_eq!(b.files.len(), 2, "models and assets are checked, not kept");
+    assert_eq!(b.compressed_size, bytes.len() as u64);
+    for i in 0..bytes.len() {
+        let mut copy = bytes.clone();
+        copy[i] ^= 0x01;
+        assert!(
+            streamed(&copy, ReadLimits::default()).is_err(),
+            "flipping byte {i} of {} went unnoticed",
+            bytes.len()
+        );
     }
 }
 
