@@ -173,6 +173,21 @@ fn hello_rust_round_trips_in_the_wasm_layout_with_one_digest() {
     );
     let run = ok(&qyv(&sb, &["run", "-q", "out/hello.qyvbin"], &[]));
     assert!(run.contains("from hello-rust!"), "{run}");
+    // The pull compiles the bundle's component in the background, as build and pack do: the
+    // first run after it is warm.
+    let warm = sb.path("warm-cache");
+    let env = [
+        ("QYV_PRECOMPILE", "1"),
+        ("QYV_CACHE_DIR", warm.to_str().unwrap()),
+    ];
+    ok(&qyv(&sb, &["pull", "-q", &r, "-o", "warm"], &env));
+    common::wait_for_compiled(&warm);
+    let out = qyv(&sb, &["run", "-v", "warm/hello.qyvbin"], &env);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("(compiled code from the cache)"),
+        "{stderr}"
+    );
     let pinned = format!("{}@{digest}", reg.reference("apps/hello"));
     ok(&qyv(&sb, &["pull", "-q", &pinned, "-o", "pinned"], &[]));
 

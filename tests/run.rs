@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::{qyv, root, rust_fixture};
+use common::{qyv, root, rust_fixture, wait_for_compiled};
 
 struct Out {
     code: Option<i32>,
@@ -553,23 +553,6 @@ fn new_build_run_prints_the_greeting_and_arguments() {
         out.stdout,
         out.stderr
     );
-}
-
-/// Waits (up to two minutes) until the compile cache under `cache` holds a whole entry.
-fn wait_for_compiled(cache: &Path) {
-    let compiled = cache.join("compiled");
-    for _ in 0..1200 {
-        let whole = std::fs::read_dir(&compiled).is_ok_and(|entries| {
-            entries
-                .flatten()
-                .any(|e| e.path().extension().is_some_and(|x| x == "xxh3"))
-        });
-        if whole {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    panic!("nothing was compiled into {}", compiled.display());
 }
 
 #[test]

@@ -203,3 +203,21 @@ pub fn names(list: &serde_json::Value) -> Vec<&str> {
         .map(|e| e["name"].as_str().expect("a name"))
         .collect()
 }
+
+/// Waits (up to five minutes: the background compile runs at low priority, and CI's two
+/// cores are busy with other tests) until the compile cache under `cache` holds a whole entry.
+pub fn wait_for_compiled(cache: &Path) {
+    let compiled = cache.join("compiled");
+    for _ in 0..3000 {
+        let whole = std::fs::read_dir(&compiled).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "xxh3"))
+        });
+        if whole {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("nothing was compiled into {}", compiled.display());
+}
