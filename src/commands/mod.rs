@@ -7,6 +7,7 @@ pub mod adapt;
 pub mod build;
 pub mod cache;
 pub mod doctor;
+pub mod failure;
 pub mod inspect;
 pub mod keygen;
 pub mod new;
@@ -38,6 +39,7 @@ pub enum Command {
     New(new::Opts),
     Pack(pack::Opts),
     Run(run::Opts),
+    Shell(crate::shell::Opts),
     Trust(trust::Opts),
     Validate(validate::Opts),
     Verify(verify::Opts),
@@ -60,6 +62,8 @@ pub mod exit {
     pub const CANNOT_RUN: i32 = 125;
     /// `qyv run`: the app trapped (like wasmtime: 128 + SIGABRT).
     pub const TRAPPED: i32 = 134;
+    /// `qyv run` in the shell: Ctrl-C stopped the app (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -74,6 +78,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::New(opts) => new::run(opts),
         Command::Pack(opts) => pack::run(opts),
         Command::Run(opts) => run::run(opts),
+        Command::Shell(opts) => crate::shell::run(opts),
         Command::Trust(opts) => trust::run(opts),
         Command::Validate(opts) => validate::run(opts),
         Command::Verify(opts) => verify::run(opts),
@@ -81,6 +86,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(err) => {
+            failure::note(failure::of_error(&err));
             eprint!("{}", render_error(&err));
             exit::USAGE
         }
