@@ -249,3 +249,32 @@ fn wait_for_guest(cache: &Path) {
     }
     panic!("the guest was never compiled into {}", compiled.display());
 }
+
+#[test]
+fn vi_mode_edits_with_vi_keys() {
+    let sandbox = Sandbox::new();
+    let mut cmd = shell_command(&sandbox);
+    cmd.arg("--vi").env("TERM", "xterm");
+    let mut s = rexpect::session::spawn_command(cmd, Some(30_000)).unwrap();
+    s.exp_string("qyv> ").unwrap();
+    // Escape to command mode (after the key-sequence timeout, so that it is not read as
+    // Alt-x), `x` deletes the stray letter, Enter runs `pwd`.
+    s.send("pwdq\x1b").unwrap();
+    s.flush().unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    s.send_line("x").unwrap();
+    s.exp_string(
+        &sandbox
+            .tmp
+            .path()
+            .canonicalize()
+            .unwrap()
+            .display()
+            .to_string(),
+    )
+    .unwrap();
+    s.exp_string("qyv> ").unwrap();
+    s.send_line("exit").unwrap();
+    s.exp_eof().unwrap();
+    assert_eq!(exit_code(&s), 0);
+}

@@ -129,18 +129,12 @@ pub fn execute(line: &str, session: &mut Session, history: &[String]) -> Step {
         None => {
             commands::failure::take();
             session.code = guarded(|| run_verb(&words));
-            session.failure =
-                commands::failure::take().or_else(|| failure_of_code(&words, session.code));
+            session.failure = commands::failure::take();
             Step::Continue
         }
     };
     session.last_line = Some(line.trim().to_string());
     step
-}
-
-/// A verb's exit codes that say the kind of failure by themselves.
-fn failure_of_code(words: &[String], code: i32) -> Option<Failure> {
-    (words[0] == "verify" && code == exit::NOT_TRUSTED).then_some(Failure::Untrusted)
 }
 
 /// Parses `words` as `qyv WORDS` and dispatches it; a parse error (or `--help`) is printed
