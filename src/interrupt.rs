@@ -7,8 +7,11 @@
 //! the signal end the process as it would have without qyv's help. A handler, unlike a blocked
 //! signal mask, holds for threads that already exist, and compilers started later get the
 //! default action back when they exec.
+//!
+//! An interactive `qyv shell` outlives its commands: there SIGINT stops the guest being run
+//! (`runner::run::interrupt`) and qyv goes on.
 
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 
 static CLEANUPS: Mutex<Vec<fn()>> = Mutex::new(Vec::new());
@@ -18,6 +21,19 @@ static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
 const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 
+/// Set in an interactive shell: SIGINT (Ctrl-C while a command runs) then stops the guest
+/// being run, and the command returns to the prompt; qyv itself goes on. Compilers and other
+/// programs a command started get the same Ctrl-C from the terminal and end by themselves.
+static SHELL: AtomicBool = AtomicBool::new(false);
+
+/// Keeps qyv alive on SIGINT from now on (see [`SHELL`]). SIGTERM and SIGHUP still clean up
+/// and end it.
+pub fn keep_shell_on_sigint() {
+    SHELL.store(true, Ordering::Relaxed);
+    runner::run::make_interruptible();
+    WAITER.call_once(start_waiter);
+}
+
 /// On the first SIGINT, SIGTERM or SIGHUP, runs `cleanup` (and those registered before it),
 /// then dies of that signal.
 pub fn on_interrupt(cleanup: fn()) {
@@ -25,9 +41,11 @@ pub fn on_interrupt(cleanup: fn()) {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push(cleanup);
-    static WAITER: Once = Once::new();
     WAITER.call_once(start_waiter);
 }
+
+/// Starts the thread that waits for a signal, once.
+static WAITER: Once = Once::new();
 
 extern "C" fn forward_signal(signal: libc::c_int) {
     let byte = signal as u8;
@@ -48,8 +66,15 @@ fn start_waiter() {
         .name("signals".into())
         .spawn(move || {
             let mut signal = 0u8;
-            // SAFETY: reads one byte into `signal`.
-            while unsafe { libc::read(read_end, (&raw mut signal).cast(), 1) } != 1 {}
+            loop {
+                // SAFETY: reads one byte into `signal`.
+                while unsafe { libc::read(read_end, (&raw mut signal).cast(), 1) } != 1 {}
+                if libc::c_int::from(signal) == libc::SIGINT && SHELL.load(Ordering::Relaxed) {
+                    runner::run::interrupt();
+                } else {
+                    break;
+                }
+            }
             let cleanups = CLEANUPS.lock().map(|c| c.clone()).unwrap_or_default();
             for cleanup in cleanups {
                 cleanup();

@@ -3,6 +3,7 @@
 mod commands;
 mod interrupt;
 mod progress;
+mod shell;
 
 use clap::Parser;
 
@@ -40,7 +41,7 @@ fn quiet_on_closed_output() {
 }
 
 /// Whether a panic is `print!`'s on a closed stdout or stderr.
-fn is_closed_output(payload: &(dyn std::any::Any + Send)) -> bool {
+pub(crate) fn is_closed_output(payload: &(dyn std::any::Any + Send)) -> bool {
     let message = payload
         .downcast_ref::<String>()
         .map(String::as_str)

@@ -33,6 +33,7 @@ fn qyv(sb: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Output {
         .env_remove("DOCKER_CONFIG")
         .env_remove("QYV_REGISTRY_USERNAME")
         .env_remove("QYV_REGISTRY_PASSWORD")
+        .env("QYV_STATE_DIR", sb.path("state"))
         .args(args);
     for (k, v) in env {
         cmd.env(k, v);
@@ -163,6 +164,10 @@ fn hello_rust_round_trips_in_the_wasm_layout_with_one_digest() {
     // Both bundles (signed, then the project's unsigned one) are listed once each.
     let referrers = c.referrers(&m.digest).unwrap();
     assert_eq!(referrers.len(), 2, "{referrers:?}");
+
+    // The shell offers recently pushed references.
+    let recent = std::fs::read_to_string(sb.path("state/recent-refs")).unwrap();
+    assert!(recent.lines().any(|l| l == r), "{recent}");
 
     // Pull: the signed bundle, byte for byte, and it runs.
     let out = ok(&qyv(&sb, &["pull", &r, "-o", "out"], &[]));

@@ -14,6 +14,36 @@ pub fn cache_dir() -> Option<PathBuf> {
     dir("QYV_CACHE_DIR", "XDG_CACHE_HOME", ".cache")
 }
 
+/// `$QYV_STATE_DIR`, else `$XDG_STATE_HOME/qyv`, else `~/.local/state/qyv`: what qyv
+/// remembers of its use (the shell's history, recent pushes), which `qyv cache clean` keeps.
+pub fn state_dir() -> Option<PathBuf> {
+    dir("QYV_STATE_DIR", "XDG_STATE_HOME", ".local/state")
+}
+
+/// One file of the state directory, each owned by one user, listed here like the cache areas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateFile {
+    /// The lines typed in `qyv shell`, oldest first.
+    ShellHistory,
+    /// Registry references pushed recently, newest last (see [`crate::recent`]).
+    RecentRefs,
+}
+
+impl StateFile {
+    /// Its name in the state directory.
+    pub fn file_name(self) -> &'static str {
+        match self {
+            StateFile::ShellHistory => "shell-history",
+            StateFile::RecentRefs => "recent-refs",
+        }
+    }
+
+    /// Its path in [`state_dir`]; `None` when there is no state directory.
+    pub fn path(self) -> Option<PathBuf> {
+        state_dir().map(|d| d.join(self.file_name()))
+    }
+}
+
 fn dir(own: &str, xdg: &str, under_home: &str) -> Option<PathBuf> {
     if let Some(d) = std::env::var_os(own) {
         return Some(PathBuf::from(d));

@@ -15,5 +15,6 @@ pub mod manifest;
 pub mod memo;
 pub mod output;
 pub mod project;
+pub mod recent;
 pub mod signature;
 pub mod versions;

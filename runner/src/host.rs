@@ -59,8 +59,9 @@ impl Host {
     pub fn into_store(self, engine: &Engine, limits: &RunLimits) -> wasmtime::Result<Store<Host>> {
         let mut store = Store::new(engine, self);
         store.limiter(|h| &mut h.limits);
-        if limits.timeout.is_some() {
-            // One epoch tick is the deadline: only the timeout's ticker advances the epoch.
+        if crate::run::engine_options(limits).epochs {
+            // One epoch tick is the deadline: only the timeout's ticker (or an interrupt, see
+            // `run::interrupt`) advances the epoch.
             store.set_epoch_deadline(1);
             store.epoch_deadline_trap();
         }

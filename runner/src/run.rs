@@ -2,7 +2,8 @@
 //! enforce the limits, and report how it ended.
 
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, Linker as ComponentLinker};
@@ -90,6 +91,8 @@ pub enum Outcome {
     MemoryLimit(u64),
     /// `limits.fuel` ran out.
     OutOfFuel(u64),
+    /// [`interrupt`] stopped it.
+    Interrupted,
 }
 
 /// A finished run.
@@ -127,11 +130,20 @@ enum Code {
 pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let started = Instant::now();
 
+    let current = Current::begin();
     let options = engine_options(&req.limits);
     let is_component = wasmparser::Parser::is_component(&req.wasm);
     let (engine, code, compiled) = compile(options, req, is_component)?;
+    current.set(&engine);
     let mut phases = vec![("compile", started.elapsed())];
     let running = Instant::now();
+    if INTERRUPTED.load(Ordering::SeqCst) {
+        return Ok(Finished {
+            outcome: Outcome::Interrupted,
+            phases,
+            compiled,
+        });
+    }
 
     let mut argv = Vec::with_capacity(req.args.len() + 1);
     argv.push(req.name.clone());
@@ -146,6 +158,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
         None => (Some(guest()), false),
         Some(timeout) => within(&engine, timeout, guest),
     };
+    let interrupted = INTERRUPTED.load(Ordering::SeqCst);
     let Some(executed) = executed else {
         // Still blocked in a host call after the grace period: the caller cleans up and
         // exits, which ends the guest's thread.
@@ -161,6 +174,9 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     phases.push(("run", running.elapsed().saturating_sub(instantiated)));
     let outcome = match result {
         Ok(code) => Outcome::Exited(code),
+        Err(e) if interrupted && e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+            Outcome::Interrupted
+        }
         Err(e) => classify(e, &req.limits, timed_out),
     };
     Ok(Finished {
@@ -445,6 +461,56 @@ pub fn precompile(wasm: &[u8], digest: &str, options: EngineOptions) -> Result<b
 pub fn engine_options(limits: &RunLimits) -> EngineOptions {
     EngineOptions {
         fuel: limits.fuel.is_some(),
-        epochs: limits.timeout.is_some(),
+        epochs: limits.timeout.is_some() || INTERRUPTIBLE.load(Ordering::Relaxed),
+    }
+}
+
+/// Whether runs get epoch checks so that [`interrupt`] can stop them.
+static INTERRUPTIBLE: AtomicBool = AtomicBool::new(false);
+
+/// Set by [`interrupt`], cleared when the next run begins.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// The engine of the run in progress (one at a time: the shell runs its commands in turn).
+static CURRENT: Mutex<Option<Engine>> = Mutex::new(None);
+
+/// Makes the runs that follow stoppable by [`interrupt`]: a process that outlives its runs (an
+/// interactive shell) stops a run on Ctrl-C instead of dying of it. Their code gets the epoch
+/// checks a timeout's does, and so its own compile cache entries.
+pub fn make_interruptible() {
+    INTERRUPTIBLE.store(true, Ordering::Relaxed);
+}
+
+/// Stops the run in progress: its wasm traps at the next epoch check and the run ends as
+/// [`Outcome::Interrupted`]. A guest blocked in a host call stops when the call returns (or
+/// at its timeout's grace).
+pub fn interrupt() {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+    if let Some(engine) = CURRENT.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        engine.increment_epoch();
+    }
+}
+
+/// The run in progress, in [`CURRENT`] while it lives.
+struct Current;
+
+impl Current {
+    /// A run starts: an earlier interrupt is forgotten; one from now on (even during the
+    /// compile, before the engine is known) stops this run.
+    fn begin() -> Current {
+        INTERRUPTED.store(false, Ordering::SeqCst);
+        Current
+    }
+
+    /// The engine the run's code belongs to (Cranelift's or, on a cold start, Winch's), whose
+    /// epoch [`interrupt`] bumps.
+    fn set(&self, engine: &Engine) {
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = Some(engine.clone());
+    }
+}
+
+impl Drop for Current {
+    fn drop(&mut self) {
+        *CURRENT.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 }

@@ -53,6 +53,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         Ok(built) => built,
         Err(err) => {
             progress.finish();
+            super::failure::note(super::failure::of_build(&err));
             eprintln!("error: {err}");
             return Ok(match err {
                 BuildError::Io { .. } => exit::USAGE,

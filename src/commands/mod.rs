@@ -8,6 +8,7 @@ pub mod build;
 pub mod cache;
 pub mod deploy;
 pub mod doctor;
+pub mod failure;
 pub mod inspect;
 pub mod keygen;
 pub mod new;
@@ -44,6 +45,7 @@ pub enum Command {
     Pull(pull::Opts),
     Push(push::Opts),
     Run(run::Opts),
+    Shell(crate::shell::Opts),
     Trust(trust::Opts),
     Validate(validate::Opts),
     Verify(verify::Opts),
@@ -66,6 +68,8 @@ pub mod exit {
     pub const CANNOT_RUN: i32 = 125;
     /// `qyv run`: the app trapped (like wasmtime: 128 + SIGABRT).
     pub const TRAPPED: i32 = 134;
+    /// `qyv run` in the shell: Ctrl-C stopped the app (128 + SIGINT, as a shell reports it).
+    pub const INTERRUPTED: i32 = 130;
 }
 
 /// Runs the chosen subcommand and returns the process exit code.
@@ -83,6 +87,7 @@ pub fn dispatch(cli: Cli) -> i32 {
         Command::Pull(opts) => pull::run(opts),
         Command::Push(opts) => push::run(opts),
         Command::Run(opts) => run::run(opts),
+        Command::Shell(opts) => crate::shell::run(opts),
         Command::Trust(opts) => trust::run(opts),
         Command::Validate(opts) => validate::run(opts),
         Command::Verify(opts) => verify::run(opts),
@@ -90,6 +95,7 @@ pub fn dispatch(cli: Cli) -> i32 {
     match result {
         Ok(code) => code,
         Err(err) => {
+            failure::note(failure::of_error(&err));
             eprint!("{}", render_error(&err));
             exit::USAGE
         }

@@ -111,6 +111,9 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         eprintln!("pushed {}@{} (bundle {how})", reference, outcome.digest);
     }
     println!("{}", outcome.digest);
+    // For the shell's completion of registry references; a state file that cannot be
+    // written only costs that.
+    let _ = qyvpack::recent::record(&reference.to_string());
     Ok(exit::OK)
 }
 

@@ -11,7 +11,8 @@ use runner::app::{Invocation, Prepared};
 use runner::open::{self, Input, OpenError};
 use runner::run::{ColdStart, Compiled, Outcome, RunError};
 
-use super::exit::{CANNOT_RUN, TIMED_OUT, TRAPPED};
+use super::exit::{CANNOT_RUN, INTERRUPTED, TIMED_OUT, TRAPPED};
+use super::failure;
 use super::options::{LimitArgs, RegistryArgs, SandboxArgs, TrustArgs, Verbosity};
 
 /// Run a component or core module under the permissions and limits of its manifest.
@@ -81,7 +82,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         Some(pulled) => pulled,
         None => input,
     };
-    let opened = match Input::of(&input).map_err(|e| e.to_string())? {
+    let opened = match Input::of(&input).map_err(|e| {
+        failure::note(failure::of_manifest(&e));
+        e.to_string()
+    })? {
         Input::Bundle => {
             let policy = opts.trust.policy().map_err(|e| e.to_string())?;
             open::open_bundle(&input, &policy, &inv)
@@ -95,6 +99,7 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             open::open_manifest(&manifest_path, &inv)
         }
     }
+    .inspect_err(|e| failure::note(failure::of_open(e)))
     .map_err(|e| match e {
         OpenError::Trust { source, .. } => refusal(&input, &source),
         OpenError::Manifest { shown, source } => match source {
@@ -165,6 +170,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
                 qyvpack::manifest::units::human_size(bytes)
             );
             TRAPPED
+        }
+        Outcome::Interrupted => {
+            eprintln!("qyv: interrupted");
+            INTERRUPTED
         }
         Outcome::OutOfFuel(fuel) => {
             eprintln!("qyv: the app ran out of fuel (limits.fuel = {fuel})");
@@ -242,9 +251,10 @@ fn build_first(dir: &Path, verbose: bool) -> Result<(), String> {
     let progress = crate::progress::Spinner::captured(verbose);
     let built = qyvbuild::build::build(dir, &Default::default(), &progress);
     progress.finish();
-    built
-        .map(|_| ())
-        .map_err(|e| format!("building {} failed: {e}", dir.display()))
+    built.map(|_| ()).map_err(|e| {
+        failure::note(failure::of_build(&e));
+        format!("building {} failed: {e}", dir.display())
+    })
 }
 
 /// Two lines on stderr: what runs, and what it may touch.

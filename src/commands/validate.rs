@@ -27,6 +27,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     let file = match opts.project.manifest() {
         Ok(file) => file,
         Err(err) => {
+            super::failure::note(super::failure::of_manifest(&err));
             return Ok(io_failure(
                 &opts.project.path(),
                 &err.to_string(),

@@ -79,6 +79,9 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         ),
         Signer::Unsigned => (exit::NOT_TRUSTED, format!("{name} is intact, but UNSIGNED")),
     };
+    if matches!(signer, Signer::Untrusted(_)) {
+        super::failure::note(Some(super::failure::Failure::Untrusted));
+    }
     if opts.json {
         let fp = bundle.signer.map(|k| keys::fingerprint(&k));
         let v = serde_json::json!({
