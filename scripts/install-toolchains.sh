@@ -86,3 +86,14 @@ npm_pkg @assemblyscript/wasi-shim@0.1.0
 # componentize-js runs its splicer on this shim (installed with it, through jco); qyv loads it.
 node -e "require.resolve('$QYV_TOOLS/node_modules/@bytecodealliance/preview2-shim/package.json')" >/dev/null 2>&1 \
   || npm_pkg @bytecodealliance/preview2-shim@0.26.1
+# wasi-nn test data (runner's tract backend tests, tests/nn.rs), data only, so no dependencies:
+# qonnx carries the ONNX model zoo's MNIST with its reference input and output; onnx 1.22.0 is
+# the last wheel with the ONNX node tests (onnx/backend/test/data/node).
+nn_data="$QYV_TOOLS/nn-data"
+for spec in qonnx==1.0.0 onnx==1.22.0; do
+  if [ ! -d "$nn_data/${spec%%==*}-${spec##*==}.dist-info" ]; then
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+      --no-deps --upgrade --target "$nn_data" "$spec"
+  fi
+done
+say "nn test data" "qonnx 1.0.0, onnx 1.22.0 ($nn_data)"

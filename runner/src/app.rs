@@ -257,6 +257,7 @@ pub fn prepare(
         }
     }
     let models = files.models();
+    let mut model_files = Vec::new();
     if !models.is_empty() {
         let host = scratch_space(&mut scratch, disk)?.dir(scratch::MODELS);
         for rel in &models {
@@ -265,6 +266,12 @@ pub fn prepare(
                 .map_err(io(format!("cannot read model {}", rel.display())))?;
             scratch::write_private(&host.join(rel), &bytes)
                 .map_err(io(format!("cannot place model {}", rel.display())))?;
+            // wasi-nn reads the model from this very file: the verified bytes, in a
+            // directory only this run writes to.
+            model_files.push(crate::nn::ModelFile {
+                guest: rel.clone(),
+                host: host.join(rel),
+            });
         }
         mounts.push(Mount {
             host,
@@ -308,6 +315,7 @@ pub fn prepare(
         grants,
         limits: run_limits,
         cache: inv.cache,
+        models: model_files,
     };
     Ok(Prepared {
         request,
@@ -348,6 +356,7 @@ pub fn prepare_bare(name: &str, wasm: Wasm, inv: &Invocation) -> Result<Prepared
                 fuel: limits.fuel,
             },
             cache: inv.cache,
+            models: Vec::new(),
         },
         widened: overrides.widens(),
         scratch: None,

@@ -13,6 +13,7 @@ use crate::engine::{EngineOptions, engine};
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
 use crate::imports;
+use crate::nn::{self, Diagnostics, NnCtx};
 
 /// What to run and how.
 pub struct RunRequest {
@@ -28,6 +29,9 @@ pub struct RunRequest {
     pub limits: RunLimits,
     /// Use the compile cache.
     pub cache: bool,
+    /// The models a wasi-nn guest can load by name: each one's path under `/models` and the
+    /// host file with its verified bytes.
+    pub models: Vec<crate::nn::ModelFile>,
 }
 
 /// How a run ended.
@@ -53,6 +57,9 @@ pub struct Finished {
     pub phases: Vec<(&'static str, Duration)>,
     /// Whether the compiled code came from the cache.
     pub cache_hit: bool,
+    /// What the host has to say about the run that the guest could not be told (wasi-nn
+    /// reports errors to the guest as a bare code), for the caller to show.
+    pub notes: Vec<String>,
 }
 
 /// Why a guest could not be started.
@@ -69,6 +76,9 @@ pub enum RunError {
     Setup(String),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The app's models cannot be offered to its wasi-nn imports (before it starts).
+    #[error(transparent)]
+    Nn(#[from] crate::nn::NnError),
 }
 
 enum Code {
@@ -85,6 +95,11 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let is_component = wasmparser::Parser::is_component(&req.wasm);
     let (code, cache_hit) = compile(&engine, req, is_component)?;
     let mut phases = vec![("compile", started.elapsed())];
+    let diagnostics = Diagnostics::default();
+    let nn = nn_context(&code, req, &diagnostics)?;
+    if nn.is_some() {
+        phases.push(("models", started.elapsed().saturating_sub(phases[0].1)));
+    }
     let running = Instant::now();
 
     let mut argv = Vec::with_capacity(req.args.len() + 1);
@@ -94,7 +109,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let limits = req.limits;
     let guest = {
         let engine = engine.clone();
-        move || execute(&engine, code, builder, &limits)
+        move || execute(&engine, code, builder, nn, &limits)
     };
     let (executed, timed_out) = match req.limits.timeout {
         None => (Some(guest()), false),
@@ -108,6 +123,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
             outcome: Outcome::TimedOut(limits.timeout.unwrap_or_default()),
             phases,
             cache_hit,
+            notes: diagnostics.take(),
         });
     };
     let (result, instantiated) = executed?;
@@ -121,7 +137,30 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
         outcome,
         phases,
         cache_hit,
+        notes: diagnostics.take(),
     })
+}
+
+/// wasi-nn's context when the guest imports it: the app's models are loaded (and an operator
+/// tract lacks refused) now, before the guest starts. Guests that do not import it pay
+/// nothing.
+fn nn_context(
+    code: &Code,
+    req: &RunRequest,
+    diagnostics: &Diagnostics,
+) -> Result<Option<NnCtx>, RunError> {
+    let wants = match code {
+        Code::Component(_) => nn::component_imports_nn(&imports::component_imports(&req.wasm)),
+        Code::Module(m) => m.imports().any(|i| i.module() == nn::WITX_MODULE),
+    };
+    if !wants {
+        return Ok(None);
+    }
+    let models = nn::Models::load(&req.models)?;
+    Ok(Some(match code {
+        Code::Component(_) => NnCtx::Component(models.component_context(diagnostics)),
+        Code::Module(_) => NnCtx::Module(models.module_context(diagnostics)),
+    }))
 }
 
 /// The guest's run: its result and how long instantiation took.
@@ -132,14 +171,18 @@ fn execute(
     engine: &Engine,
     code: Code,
     builder: wasmtime_wasi::WasiCtxBuilder,
+    nn: Option<NnCtx>,
     limits: &RunLimits,
 ) -> Executed {
     let started = Instant::now();
-    let host = Host::new(builder, limits);
+    let mut host = Host::new(builder, limits);
+    if let Some(nn) = nn {
+        host = host.with_nn(nn);
+    }
     match code {
         Code::Component(component) => {
             let mut linker = ComponentLinker::<Host>::new(engine);
-            host::link_component(&mut linker).map_err(cannot_link)?;
+            host::link_component(&mut linker, &host).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(|e| RunError::Link(imports::explain_component(&e.to_string())))?;
@@ -173,7 +216,7 @@ fn execute(
                 ));
             }
             let mut linker = Linker::<Host>::new(engine);
-            host::link_module(&mut linker).map_err(cannot_link)?;
+            host::link_module(&mut linker, &host).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&module)
                 .map_err(|e| RunError::Link(e.to_string()))?;
@@ -197,7 +240,8 @@ fn cannot_link(e: wasmtime::Error) -> RunError {
 
 /// How long a guest may take to come back after the timeout bumped the epoch. Wasm code
 /// traps at its next epoch check (microseconds); a guest blocked in a host call (a sleep,
-/// a stdin read) does not come back, and is abandoned after this.
+/// a stdin read, a wasi-nn inference running in tract, which nothing can interrupt) does not
+/// come back, and is abandoned after this.
 const GRACE: Duration = Duration::from_millis(500);
 
 /// Runs `guest` on its own thread under `timeout`. At the timeout the engine's epoch is
