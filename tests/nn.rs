@@ -351,3 +351,46 @@ fn a_python_guest_classifies_the_same_two() {
         stderr(&o)
     );
 }
+
+/// A core module that calls wasi-nn's preview 1 `load_by_name` with `name` and exits with
+/// the errno it returns (0: found).
+fn witx_loader(name: &str) -> Vec<u8> {
+    wat::parse_str(format!(
+        r#"(module
+            (import "wasi_ephemeral_nn" "load_by_name" (func $load (param i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 64) "{name}")
+            (func (export "_start")
+              (call $exit (call $load (i32.const 64) (i32.const {len}) (i32.const 0)))))"#,
+        len = name.len()
+    ))
+    .unwrap()
+}
+
+#[test]
+fn core_modules_get_the_preview1_form_of_wasi_nn() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path("witx");
+    copy_tree(
+        &root().join("examples/mnist-rust/models"),
+        &dir.join("models"),
+    );
+    for name in ["mnist", "nope"] {
+        std::fs::write(dir.join(format!("{name}.wasm")), witx_loader(name)).unwrap();
+        std::fs::write(
+            dir.join(format!("{name}.qyv")),
+            format!("name: witx-{name}\nentrypoint: {name}.wasm\nmodels: [models/mnist.onnx]\n"),
+        )
+        .unwrap();
+    }
+    let o = sandbox.qyv(&["run", "-q", "witx/mnist.qyv"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = sandbox.qyv(&["run", "-q", "witx/nope.qyv"]);
+    assert_ne!(o.status.code(), Some(0));
+    assert!(
+        stderr(&o).contains(r#"no model named "nope"; the models are: mnist, mnist.onnx"#),
+        "{}",
+        stderr(&o)
+    );
+}
