@@ -92,3 +92,14 @@ node -e "require.resolve('$QYV_TOOLS/node_modules/@bytecodealliance/preview2-shi
 apt_pkgs docker-registry skopeo time
 pip_pkg oras==0.2.43
 pip_pkg kubernetes-validate==1.37.0
+# wasi-nn test data (runner's tract backend tests, tests/nn.rs), data only, so no dependencies:
+# qonnx carries the ONNX model zoo's MNIST with its reference input and output; onnx 1.22.0 is
+# the last wheel with the ONNX node tests (onnx/backend/test/data/node).
+nn_data="$QYV_TOOLS/nn-data"
+for spec in qonnx==1.0.0 onnx==1.22.0; do
+  if [ ! -d "$nn_data/${spec%%==*}-${spec##*==}.dist-info" ]; then
+    python3 -m pip install -q --disable-pip-version-check --root-user-action=ignore \
+      --no-deps --upgrade --target "$nn_data" "$spec"
+  fi
+done
+say "nn test data" "qonnx 1.0.0, onnx 1.22.0 ($nn_data)"

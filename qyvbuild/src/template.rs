@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 struct TemplateFile {
     path: &'static str,
     text: &'static str,
+    /// Written as they are, without placeholders (a model, an image).
+    bytes: Option<&'static [u8]>,
 }
 
 /// A language's template.
@@ -22,8 +24,67 @@ macro_rules! file {
         TemplateFile {
             path: $dest,
             text: include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../templates/", $src)),
+            bytes: None,
         }
     };
+}
+
+/// A binary file of a template, from the repository (`examples/` holds the data once).
+macro_rules! data {
+    ($dest:expr, $src:expr) => {
+        TemplateFile {
+            path: $dest,
+            text: "",
+            bytes: Some(include_bytes!(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../",
+                $src
+            ))),
+        }
+    };
+}
+
+/// Templates beyond a language's plain one (`qyv new --lang rust --template nn`), by
+/// language and name.
+pub static VARIANTS: &[(&str, Template)] = &[(
+    "nn",
+    Template {
+        language: "rust",
+        description: "a Rust component that classifies a handwritten digit with an ONNX model through wasi-nn",
+        files: &[
+            file!("Cargo.toml", "rust-nn/Cargo.toml.tmpl"),
+            file!("src/main.rs", "rust-nn/src/main.rs"),
+            file!(
+                "wit/wasi-nn.wit",
+                "../qyvbuild/wit/wasi-nn-0.2.0-rc-2024-10-28/wasi-nn.wit"
+            ),
+            file!("{{name}}.qyv", "rust-nn/app.qyv"),
+            file!("README.md", "rust-nn/README.md"),
+            file!(".gitignore", "rust/gitignore"),
+            data!("models/mnist.onnx", "examples/mnist-rust/models/mnist.onnx"),
+            data!("assets/two.pgm", "examples/mnist-rust/assets/two.pgm"),
+        ],
+    },
+)];
+
+/// The template `name` of `language` (see [`VARIANTS`]).
+pub fn find_variant(language: &str, name: &str) -> Result<&'static Template, TemplateError> {
+    let language = language.to_ascii_lowercase();
+    VARIANTS
+        .iter()
+        .find(|(n, t)| *n == name && t.language == language)
+        .map(|(_, t)| t)
+        .ok_or_else(|| {
+            TemplateError::UnknownVariant(
+                name.into(),
+                language.clone(),
+                VARIANTS
+                    .iter()
+                    .map(|(n, t)| format!("{n} ({})", t.language))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            )
+        })
 }
 
 /// Every template, by language.
@@ -120,6 +181,8 @@ pub static TEMPLATES: &[Template] = &[
 pub enum TemplateError {
     #[error("no template for `{0}`; templates: {1}")]
     UnknownLanguage(String, String),
+    #[error("no template `{0}` for {1}; there are: {2}")]
+    UnknownVariant(String, String, String),
     #[error(
         "`{0}` is not a valid app name: use lowercase letters, digits and `-`, starting with a letter, at most 64"
     )]
@@ -178,12 +241,17 @@ pub fn scaffold(template: &Template, dest: &Path) -> Result<Vec<PathBuf>, Templa
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(io)?;
         }
-        let text = file
-            .text
-            .replace("{{go_module}}", &go_module(&name))
-            .replace("{{cargo_package}}", &cargo_package(&name))
-            .replace("{{name}}", &name);
-        std::fs::write(&path, text).map_err(io)?;
+        match file.bytes {
+            Some(bytes) => std::fs::write(&path, bytes).map_err(io)?,
+            None => {
+                let text = file
+                    .text
+                    .replace("{{go_module}}", &go_module(&name))
+                    .replace("{{cargo_package}}", &cargo_package(&name))
+                    .replace("{{name}}", &name);
+                std::fs::write(&path, text).map_err(io)?;
+            }
+        }
         written.push(path);
     }
     Ok(written)
@@ -277,6 +345,27 @@ mod tests {
             );
         }
         assert!(!dir.path().join("bad").exists());
+    }
+
+    #[test]
+    fn the_nn_template_has_its_model_and_image() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("digits");
+        scaffold(find_variant("rust", "nn").unwrap(), &dest).unwrap();
+        let m = qyvpack::manifest::parse(
+            &std::fs::read_to_string(dest.join("digits.qyv")).unwrap(),
+            &dest.join("digits.qyv"),
+        )
+        .unwrap();
+        assert_eq!(m.models, ["models/mnist.onnx"]);
+        assert_eq!(
+            std::fs::read(dest.join("models/mnist.onnx")).unwrap().len(),
+            26_454
+        );
+        assert!(matches!(
+            find_variant("go", "nn"),
+            Err(TemplateError::UnknownVariant(..))
+        ));
     }
 
     #[test]

@@ -286,7 +286,7 @@ pub fn prepare(
         model_files = models
             .iter()
             .map(|rel| ModelFile {
-                guest: Path::new(MODELS_DIR).join(rel),
+                guest: rel.clone(),
                 host: host.join(rel),
             })
             .collect();

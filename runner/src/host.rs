@@ -10,6 +10,9 @@ use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Engine, Linker, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_nn::wit::WasiNnView;
+
+use crate::nn::NnCtx;
 
 /// Resource limits of one run, enforced by the host's store.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -30,6 +33,8 @@ pub struct Host {
     wasi: WasiP1Ctx,
     /// `limits.memory`, enforced by the store's resource limiter.
     limits: StoreLimits,
+    /// wasi-nn, when the guest imports it ([`Host::with_nn`]).
+    nn: Option<NnCtx>,
 }
 
 impl WasiView for Host {
@@ -51,6 +56,40 @@ impl Host {
         Host {
             wasi: builder.build_p1(),
             limits: store_limits.build(),
+            nn: None,
+        }
+    }
+
+    /// This host with wasi-nn served from `nn`.
+    pub fn with_nn(self, nn: NnCtx) -> Host {
+        Host {
+            nn: Some(nn),
+            ..self
+        }
+    }
+
+    /// Whether wasi-nn is served, and so must be linked.
+    pub fn has_nn(&self) -> bool {
+        self.nn.is_some()
+    }
+
+    /// The view the WIT form of wasi-nn works through: its context and the resource table it
+    /// shares with WASI. Only linked when the host has a component's context.
+    fn nn_view(&mut self) -> WasiNnView<'_> {
+        let table = self.wasi.ctx().table;
+        match &mut self.nn {
+            Some(NnCtx::Component(ctx)) => WasiNnView::new(table, ctx),
+            _ => unreachable!("wasi:nn is linked only for a host made with a component's context"),
+        }
+    }
+
+    /// The witx form's context. Only linked when the host has a core module's context.
+    fn nn_witx(&mut self) -> &mut wasmtime_wasi_nn::witx::WasiNnCtx {
+        match &mut self.nn {
+            Some(NnCtx::Module(ctx)) => ctx,
+            _ => unreachable!(
+                "wasi_ephemeral_nn is linked only for a host made with a module's context"
+            ),
         }
     }
 
@@ -73,12 +112,21 @@ impl Host {
 }
 
 /// Links every capability a component may use. `exit-with-code` is stable in the WASI this
-/// host provides, so it is always linked.
-pub fn link_component(linker: &mut ComponentLinker<Host>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p2::add_to_linker_sync(linker)
+/// host provides, so it is always linked; wasi-nn when `host` serves it.
+pub fn link_component(linker: &mut ComponentLinker<Host>, host: &Host) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_sync(linker)?;
+    if host.has_nn() {
+        wasmtime_wasi_nn::wit::add_to_linker(linker, Host::nn_view)?;
+    }
+    Ok(())
 }
 
-/// Links every capability a core module may use: WASI preview 1.
-pub fn link_module(linker: &mut Linker<Host>) -> wasmtime::Result<()> {
-    wasmtime_wasi::p1::add_to_linker_sync(linker, |h| &mut h.wasi)
+/// Links every capability a core module may use: WASI preview 1, and wasi-nn's witx form
+/// when `host` serves it.
+pub fn link_module(linker: &mut Linker<Host>, host: &Host) -> wasmtime::Result<()> {
+    wasmtime_wasi::p1::add_to_linker_sync(linker, |h| &mut h.wasi)?;
+    if host.has_nn() {
+        wasmtime_wasi_nn::witx::add_to_linker(linker, Host::nn_witx)?;
+    }
+    Ok(())
 }

@@ -5,6 +5,9 @@ use wasmtime::Module;
 
 use crate::sandbox::HOST_WASI_VERSION;
 
+/// The wasi-nn WIT version wasmtime-wasi-nn serves.
+pub const NN_WIT_VERSION: &str = "0.2.0-rc-2024-10-28";
+
 /// Explains a component link error: which import, and what would provide it.
 pub fn explain_component(error: &str) -> String {
     let Some(name) = backticked(error) else {
@@ -30,10 +33,17 @@ pub fn explain_component(error: &str) -> String {
             wasmtime_version()
         );
     }
+    if path.starts_with("wasi:nn/") {
+        return format!(
+            "the app imports `{name}`; this qyv provides wasi:nn@{NN_WIT_VERSION} (build against \
+             that WIT, which `qyv new --template nn` uses)"
+        );
+    }
     if path.starts_with("wasi:") {
         return format!(
             "the app imports `{name}`, which this host does not provide (it provides wasi:cli, \
-             wasi:io, wasi:clocks, wasi:filesystem, wasi:random and wasi:sockets {HOST_WASI_VERSION})"
+             wasi:io, wasi:clocks, wasi:filesystem, wasi:random and wasi:sockets {HOST_WASI_VERSION}, \
+             and wasi:nn@{NN_WIT_VERSION})"
         );
     }
     format!(
@@ -46,7 +56,12 @@ pub fn explain_component(error: &str) -> String {
 pub fn unknown_module_imports(module: &Module) -> Option<String> {
     let unknown: Vec<String> = module
         .imports()
-        .filter(|i| i.module() != "wasi_snapshot_preview1")
+        .filter(|i| {
+            !matches!(
+                i.module(),
+                "wasi_snapshot_preview1" | crate::nn::WITX_MODULE
+            )
+        })
         .map(|i| format!("{}::{}", i.module(), i.name()))
         .collect();
     if unknown.is_empty() {

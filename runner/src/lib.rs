@@ -13,6 +13,7 @@ pub mod grants;
 pub mod host;
 pub mod imports;
 pub mod netfs;
+pub mod nn;
 pub mod open;
 pub mod run;
 pub mod sandbox;

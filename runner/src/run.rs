@@ -15,6 +15,7 @@ use crate::engine::{EngineOptions, baseline_engine, engine};
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
 use crate::imports;
+use crate::nn::{self, Diagnostics, NnCtx};
 
 /// What to run and how.
 pub struct RunRequest {
@@ -64,7 +65,8 @@ pub enum Compiled {
 /// once, never decompressed again), the file the guest's `/models` shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ModelFile {
-    /// Its path in the guest (`/models/x.onnx`).
+    /// Its path relative to `/models`, e.g. `mnist.onnx` or `digits/mnist.onnx`: the name
+    /// wasi-nn's `load-by-name` knows it by (with its stem, when unique).
     pub guest: PathBuf,
     /// The host file with its verified bytes: a file of the bundle's view in the store, or of
     /// the run's scratch space.
@@ -103,6 +105,9 @@ pub struct Finished {
     pub phases: Vec<(&'static str, Duration)>,
     /// Where the compiled code came from.
     pub compiled: Compiled,
+    /// What the host has to say about the run that the guest could not be told (wasi-nn
+    /// reports errors to the guest as a bare code), for the caller to show.
+    pub notes: Vec<String>,
 }
 
 /// Why a guest could not be started.
@@ -119,6 +124,9 @@ pub enum RunError {
     Setup(String),
     #[error(transparent)]
     Sandbox(#[from] crate::sandbox::SandboxError),
+    /// The app's models cannot be offered to its wasi-nn imports (before it starts).
+    #[error(transparent)]
+    Nn(#[from] crate::nn::NnError),
 }
 
 enum Code {
@@ -136,12 +144,18 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let (engine, code, compiled) = compile(options, req, is_component)?;
     current.set(&engine);
     let mut phases = vec![("compile", started.elapsed())];
+    let diagnostics = Diagnostics::default();
+    let nn = nn_context(&code, req, &diagnostics)?;
+    if nn.is_some() {
+        phases.push(("models", started.elapsed().saturating_sub(phases[0].1)));
+    }
     let running = Instant::now();
     if INTERRUPTED.load(Ordering::SeqCst) {
         return Ok(Finished {
             outcome: Outcome::Interrupted,
             phases,
             compiled,
+            notes: diagnostics.take(),
         });
     }
 
@@ -152,7 +166,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let limits = req.limits;
     let guest = {
         let engine = engine.clone();
-        move || execute(&engine, code, builder, &limits)
+        move || execute(&engine, code, builder, nn, &limits)
     };
     let (executed, timed_out) = match req.limits.timeout {
         None => (Some(guest()), false),
@@ -167,6 +181,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
             outcome: Outcome::TimedOut(limits.timeout.unwrap_or_default()),
             phases,
             compiled,
+            notes: diagnostics.take(),
         });
     };
     let (result, instantiated) = executed?;
@@ -183,7 +198,30 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
         outcome,
         phases,
         compiled,
+        notes: diagnostics.take(),
     })
+}
+
+/// wasi-nn's context when the guest imports it: the app's models are loaded (and an operator
+/// tract lacks refused) now, before the guest starts. Guests that do not import it pay
+/// nothing.
+fn nn_context(
+    code: &Code,
+    req: &RunRequest,
+    diagnostics: &Diagnostics,
+) -> Result<Option<NnCtx>, RunError> {
+    let wants = match code {
+        Code::Component(_) => nn::component_imports_nn(&imports::component_imports(&req.wasm)),
+        Code::Module(m) => m.imports().any(|i| i.module() == nn::WITX_MODULE),
+    };
+    if !wants {
+        return Ok(None);
+    }
+    let models = nn::Models::load(&req.models)?;
+    Ok(Some(match code {
+        Code::Component(_) => NnCtx::Component(models.component_context(diagnostics)),
+        Code::Module(_) => NnCtx::Module(models.module_context(diagnostics)),
+    }))
 }
 
 /// The guest's run: its result and how long instantiation took.
@@ -194,14 +232,18 @@ fn execute(
     engine: &Engine,
     code: Code,
     builder: wasmtime_wasi::WasiCtxBuilder,
+    nn: Option<NnCtx>,
     limits: &RunLimits,
 ) -> Executed {
     let started = Instant::now();
-    let host = Host::new(builder, limits);
+    let mut host = Host::new(builder, limits);
+    if let Some(nn) = nn {
+        host = host.with_nn(nn);
+    }
     match code {
         Code::Component(component) => {
             let mut linker = ComponentLinker::<Host>::new(engine);
-            host::link_component(&mut linker).map_err(cannot_link)?;
+            host::link_component(&mut linker, &host).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&component)
                 .map_err(|e| RunError::Link(imports::explain_component(&e.to_string())))?;
@@ -235,7 +277,7 @@ fn execute(
                 ));
             }
             let mut linker = Linker::<Host>::new(engine);
-            host::link_module(&mut linker).map_err(cannot_link)?;
+            host::link_module(&mut linker, &host).map_err(cannot_link)?;
             let pre = linker
                 .instantiate_pre(&module)
                 .map_err(|e| RunError::Link(e.to_string()))?;
@@ -259,7 +301,8 @@ fn cannot_link(e: wasmtime::Error) -> RunError {
 
 /// How long a guest may take to come back after the timeout bumped the epoch. Wasm code
 /// traps at its next epoch check (microseconds); a guest blocked in a host call (a sleep,
-/// a stdin read) does not come back, and is abandoned after this.
+/// a stdin read, a wasi-nn inference running in tract, which nothing can interrupt) does not
+/// come back, and is abandoned after this.
 const GRACE: Duration = Duration::from_millis(500);
 
 /// Runs `guest` on its own thread under `timeout`. At the timeout the engine's epoch is

@@ -128,7 +128,36 @@ fn bundle_json(b: &qyvpack::bundle::Bundle) -> serde_json::Value {
             "path": f.path, "size": f.size, "blake3": f.blake3,
         })).collect::<Vec<_>>(),
         "manifest": manifest,
+        "models": bundle_models(b).iter().map(|(path, info)| match info {
+            Ok(info) => serde_json::json!({
+                "path": path,
+                "inputs": info.inputs,
+                "outputs": info.outputs,
+                "runs_on_tract": info.cannot_run.is_none(),
+                "cannot_run": info.cannot_run,
+            }),
+            Err(e) => serde_json::json!({
+                "path": path, "runs_on_tract": false, "cannot_run": e.to_string(),
+            }),
+        }).collect::<Vec<_>>(),
     })
+}
+
+/// The bundle's ONNX models (under `models/`), described by the backend `qyv run` uses.
+fn bundle_models(
+    b: &qyvpack::bundle::Bundle,
+) -> Vec<(
+    String,
+    Result<runner::nn::ModelInfo, runner::nn::ModelError>,
+)> {
+    b.files_below(qyvpack::bundle::MODELS_DIR)
+        .into_iter()
+        .filter(|(p, _)| runner::nn::is_onnx(std::path::Path::new(p)))
+        .map(|(p, bytes)| {
+            let info = runner::nn::describe(&p, bytes);
+            (p, info)
+        })
+        .collect()
 }
 
 fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
@@ -154,6 +183,30 @@ fn bundle_human(name: &str, b: &qyvpack::bundle::Bundle) -> String {
             human(f.size),
             &f.blake3[..16]
         );
+    }
+    let models = bundle_models(b);
+    if !models.is_empty() {
+        let _ = writeln!(out, "models ({}, wasi-nn)", models.len());
+    }
+    for (path, info) in &models {
+        match info {
+            Ok(info) => {
+                let runs = match &info.cannot_run {
+                    None => format!("runs on tract {}", runner::nn::TRACT_VERSION),
+                    Some(why) => format!("CANNOT RUN: {why}"),
+                };
+                let _ = writeln!(out, "  {path}  {runs}");
+                for t in &info.inputs {
+                    let _ = writeln!(out, "    input   {} {t}", t.name);
+                }
+                for t in &info.outputs {
+                    let _ = writeln!(out, "    output  {} {t}", t.name);
+                }
+            }
+            Err(e) => {
+                let _ = writeln!(out, "  {path}  CANNOT RUN: {e}");
+            }
+        }
     }
     let _ = writeln!(out, "manifest");
     for line in String::from_utf8_lossy(b.manifest_text()).lines() {

@@ -20,6 +20,10 @@ pub struct Opts {
     /// The template's language.
     #[arg(short, long)]
     lang: Option<String>,
+    /// Another template of that language than its hello world: `nn` (Rust), a digit
+    /// classified by an ONNX model through wasi-nn.
+    #[arg(short, long, requires = "lang")]
+    template: Option<String>,
 }
 
 pub fn run(opts: Opts) -> anyhow::Result<i32> {
@@ -28,12 +32,20 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         for t in template::TEMPLATES {
             println!("  {:<12} {}", t.language, t.description);
         }
+        for (name, t) in template::VARIANTS {
+            let shown = format!("{} --template {name}", t.language);
+            println!("  {shown:<12} {}", t.description);
+        }
         return Ok(exit::OK);
     };
     let Some(dest) = opts.name else {
         bail!("missing the project's name: qyv new --lang {lang} NAME");
     };
-    let template = match template::find(&lang) {
+    let found = match &opts.template {
+        Some(name) => template::find_variant(&lang, name),
+        None => template::find(&lang),
+    };
+    let template = match found {
         Ok(t) => t,
         Err(err) => bail!(err),
     };

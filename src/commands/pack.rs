@@ -89,6 +89,10 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         manifest::MAX_SOURCE_BYTES as u64,
         "a manifest",
     )?;
+    // A model tract cannot run is packed all the same (it is the app's data), with a warning.
+    for warning in runner::nn::project_warnings(&loaded.dir, &m.models) {
+        eprintln!("warning: {warning}");
+    }
     let pack_input = PackInput {
         name: m.name.clone(),
         manifest: manifest_bytes,

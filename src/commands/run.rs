@@ -148,6 +148,10 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         });
         eprintln!("{line}");
     }
+    // What the guest could only be told as an error code (wasi-nn), said in full.
+    for note in &finished.notes {
+        eprintln!("qyv: {note}");
+    }
     Ok(match finished.outcome {
         Outcome::Exited(code) => code,
         Outcome::Trapped { message, backtrace } => {

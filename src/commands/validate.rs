@@ -18,7 +18,8 @@ pub struct Opts {
     #[command(flatten)]
     project: ProjectArg,
     /// Print a JSON object: {"file", "valid", "manifest" (when valid), "diagnostics":
-    /// [{"severity", "message", "file", "line", "column", "hint"}]}.
+    /// [{"severity", "message", "file", "line", "column", "hint"}], "model_warnings" (ONNX
+    /// models tract cannot run, when there are)}.
     #[arg(long)]
     json: bool,
 }
@@ -37,13 +38,24 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     };
     match manifest::load(&file) {
         Ok(loaded) => {
+            let dir = file.parent().unwrap_or(Path::new("."));
+            let models = runner::nn::project_warnings(dir, &loaded.manifest.models);
             if opts.json {
-                print_json(&file, true, Some(&loaded.manifest), &loaded.warnings);
+                print_json(
+                    &file,
+                    true,
+                    Some(&loaded.manifest),
+                    &loaded.warnings,
+                    &models,
+                );
             } else {
                 for w in &loaded.warnings {
                     eprintln!("{w}\n");
                 }
-                let n = loaded.warnings.len();
+                for w in &models {
+                    eprintln!("warning: {w}\n");
+                }
+                let n = loaded.warnings.len() + models.len();
                 let note = match n {
                     0 => String::new(),
                     1 => " (1 warning)".to_string(),
@@ -55,7 +67,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
         }
         Err(ManifestError::Invalid(diagnostics)) => {
             if opts.json {
-                print_json(&file, false, None, &diagnostics);
+                print_json(&file, false, None, &diagnostics, &[]);
             } else {
                 for d in &diagnostics {
                     eprintln!("{d}\n");
@@ -78,12 +90,16 @@ fn print_json(
     valid: bool,
     manifest: Option<&manifest::Manifest>,
     diagnostics: &[Diagnostic],
+    model_warnings: &[String],
 ) {
     let mut out = serde_json::json!({
         "file": file,
         "valid": valid,
         "diagnostics": diagnostics,
     });
+    if !model_warnings.is_empty() {
+        out["model_warnings"] = serde_json::json!(model_warnings);
+    }
     if let Some(m) = manifest {
         out["manifest"] = serde_json::to_value(m).expect("manifest serializes");
     }

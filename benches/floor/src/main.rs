@@ -6,6 +6,7 @@
 //!
 //!     qyv-floor precompile APP.wasm APP.cwasm   # once
 //!     qyv-floor run APP.cwasm [ARGS...]         # what is timed
+//!     qyv-floor tract MODEL.onnx IMAGE.pgm N    # native tract: N MNIST inferences (benches/nn.sh)
 
 use wasmtime::component::{Component, Linker as ComponentLinker};
 use wasmtime::{Engine, Linker, Module, Store};
@@ -36,7 +37,13 @@ fn main() -> wasmtime::Result<()> {
             let code = run(&engine()?, compiled, rest)?;
             std::process::exit(code)
         }
-        _ => wasmtime::bail!("usage: qyv-floor precompile IN.wasm OUT.cwasm | run IN.cwasm [ARGS]"),
+        [verb, model, image, n] if verb == "tract" => {
+            println!("{}", tract_mnist(model, image, n.parse()?)?);
+            Ok(())
+        }
+        _ => wasmtime::bail!(
+            "usage: qyv-floor precompile IN.wasm OUT.cwasm | run IN.cwasm [ARGS] | tract MODEL IMAGE N"
+        ),
     }
 }
 
@@ -78,4 +85,38 @@ fn run(engine: &Engine, compiled: &str, args: &[String]) -> wasmtime::Result<i32
 /// A component's header has layer 1 (bytes 6..8); a core module's has 0.
 fn is_component(wasm: &[u8]) -> bool {
     wasm.len() >= 8 && wasm[0..4] == *b"\0asm" && wasm[6..8] == [1, 0]
+}
+
+/// What examples/mnist-rust asks of qyv's wasi-nn, done natively with tract as qyv's backend
+/// does it (optimized, one plan): `n` inferences of a 28x28 PGM; returns the digit.
+fn tract_mnist(model: &str, image: &str, n: u32) -> wasmtime::Result<usize> {
+    use tract_onnx::prelude::*;
+    let plan = tract_onnx::onnx()
+        .model_for_path(model)
+        .and_then(|m| m.into_optimized())
+        .and_then(|m| m.into_runnable())
+        .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+    let pgm = std::fs::read(image)?;
+    // The example's image: a 13-byte header ("P5\n28 28\n255\n"), then 784 pixels.
+    let pixels: Vec<f32> = pgm[pgm.len() - 784..]
+        .iter()
+        .map(|p| f32::from(*p))
+        .collect();
+    let mut logits = Vec::new();
+    for _ in 0..n.max(1) {
+        let input = Tensor::from_shape(&[1, 1, 28, 28], &pixels)
+            .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+        let out = plan
+            .run(tvec!(input.into_tvalue()))
+            .map_err(|e| wasmtime::format_err!("{e:#}"))?;
+        logits = out[0]
+            .to_plain_array_view::<f32>()
+            .map_err(|e| wasmtime::format_err!("{e:#}"))?
+            .iter()
+            .copied()
+            .collect();
+    }
+    Ok((0..logits.len())
+        .max_by(|a, b| logits[*a].total_cmp(&logits[*b]))
+        .unwrap_or(0))
 }

@@ -170,6 +170,7 @@ mod tests {
             source_root: PathBuf::from("."),
             dependencies: vec!["--index-url=http://example.invalid/simple".into()],
             requirements: None,
+            wasi_nn: false,
         };
         let err = install(tmp.path(), &project, &crate::progress::Silent).unwrap_err();
         assert!(err.to_string().contains("reads as a pip option"), "{err}");

@@ -32,6 +32,9 @@ pub struct Project {
     pub dependencies: Vec<String>,
     /// `requirements.txt`, when there is one.
     pub requirements: Option<PathBuf>,
+    /// `[tool.qyv] wasi-nn = true`: the app's world imports wasi-nn (its bindings are
+    /// `wit_world.imports.graph`, `tensor`, `inference`, `errors`).
+    pub wasi_nn: bool,
 }
 
 /// The files that make a directory a Python project, in the order they are looked for.
@@ -116,6 +119,7 @@ struct PyProject {
     name: Option<String>,
     scripts: Vec<(String, String)>,
     dependencies: Vec<String>,
+    wasi_nn: bool,
 }
 
 fn read_pyproject(dir: &Path) -> Result<PyProject, BuildError> {
@@ -128,8 +132,25 @@ fn read_pyproject(dir: &Path) -> Result<PyProject, BuildError> {
     let table: toml::Table = text
         .parse()
         .map_err(|e| BuildError::Project(format!("{}: {e}", path.display())))?;
+    let wasi_nn = match table
+        .get("tool")
+        .and_then(|t| t.get("qyv"))
+        .and_then(|q| q.get("wasi-nn"))
+    {
+        None => false,
+        Some(toml::Value::Boolean(b)) => *b,
+        Some(_) => {
+            return Err(BuildError::Project(format!(
+                "{}: [tool.qyv] wasi-nn must be true or false",
+                path.display()
+            )));
+        }
+    };
     let Some(project) = table.get("project").and_then(|p| p.as_table()) else {
-        return Ok(PyProject::default());
+        return Ok(PyProject {
+            wasi_nn,
+            ..PyProject::default()
+        });
     };
     let strings = |key: &str| -> Result<Vec<String>, BuildError> {
         match project.get(key) {
@@ -167,6 +188,7 @@ fn read_pyproject(dir: &Path) -> Result<PyProject, BuildError> {
             .map(str::to_string),
         scripts,
         dependencies: strings("dependencies")?,
+        wasi_nn,
     })
 }
 
@@ -201,6 +223,7 @@ pub fn read(dir: &Path, chosen: Option<&str>) -> Result<Project, BuildError> {
         entry,
         source_root,
         dependencies: py.dependencies,
+        wasi_nn: py.wasi_nn,
         requirements,
     })
 }
