@@ -133,3 +133,13 @@ pub fn transfer_bar(prefix: &'static str, quiet: bool) -> Option<ProgressBar> {
     bar.set_prefix(prefix);
     Some(bar)
 }
+
+/// The progress callback of a transfer (bytes done, bytes in all) that moves `bar`, if any.
+pub fn transfer_progress(bar: &Option<ProgressBar>) -> impl Fn(u64, u64) + '_ {
+    move |done, total| {
+        if let Some(b) = bar {
+            b.set_length(total);
+            b.set_position(done);
+        }
+    }
+}

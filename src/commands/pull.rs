@@ -89,12 +89,7 @@ pub fn pull_into(
         reference.short_name(),
         policy,
         limits,
-        &|done, total| {
-            if let Some(b) = &bar {
-                b.set_length(total);
-                b.set_position(done);
-            }
-        },
+        &crate::progress::transfer_progress(&bar),
     );
     if let Some(b) = &bar {
         b.finish_and_clear();

@@ -88,12 +88,7 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
             world,
             created,
         },
-        &|done, total| {
-            if let Some(b) = &bar {
-                b.set_length(total);
-                b.set_position(done);
-            }
-        },
+        &crate::progress::transfer_progress(&bar),
     );
     if let Some(b) = &bar {
         b.finish_and_clear();
