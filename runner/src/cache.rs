@@ -101,18 +101,6 @@ impl Entry {
         }
     }
 
-    /// The entry's bytes, if present and intact. A damaged entry is removed.
-    pub fn load(&self) -> Option<Vec<u8>> {
-        let expected = std::fs::read_to_string(&self.checksum).ok()?;
-        let bytes = std::fs::read(&self.artifact).ok()?;
-        if checksum(&bytes) == expected.trim() {
-            Some(bytes)
-        } else {
-            self.remove();
-            None
-        }
-    }
-
     /// Whether the entry is present and intact. A damaged entry is removed. The checksum is
     /// computed once per identity of the artifact file (see [`qyvpack::memo`]): a warm start
     /// does not read the whole compiled file again, and any write to it (which changes its

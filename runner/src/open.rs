@@ -174,11 +174,15 @@ pub fn open_bundle(
             .map(|view| (r, Some(view))),
         r => r.map(|r| (r, None)),
     };
+    let mut recalled_component = None;
     let (mut bundle, view) = match recalled {
-        Some((r, view)) => (
-            bundle::Bundle::recalled(signed, r.manifest, r.component, file_len),
-            view,
-        ),
+        Some((r, view)) => {
+            recalled_component = Some(r.component);
+            (
+                bundle::Bundle::recalled(signed, r.manifest, Vec::new(), file_len),
+                view,
+            )
+        }
         None => verify_in_full(
             path,
             signed,
@@ -204,13 +208,10 @@ pub fn open_bundle(
     let digest = bundle
         .entry(&bundle.index.component)
         .map(|e| e.blake3.clone());
+    // Moved out, not copied: the bundle keeps only its models and assets.
+    let verified_now = bundle.files.remove(&bundle.index.component);
     let wasm = Wasm {
-        // Moved out, not copied: the bundle keeps only its models and assets.
-        bytes: bundle
-            .files
-            .remove(&bundle.index.component)
-            .unwrap_or_default()
-            .into(),
+        bytes: recalled_component.unwrap_or_else(|| verified_now.unwrap_or_default().into()),
         digest,
     };
     let app_error = |source| OpenError::App {

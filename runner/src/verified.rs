@@ -21,6 +21,7 @@ use qyvpack::dirs::CacheArea;
 use qyvpack::memo::{Memo, MemoKind};
 
 use crate::cache::Entry;
+use crate::wasm::WasmBytes;
 
 /// The records and the kept components.
 pub struct Verified {
@@ -31,7 +32,9 @@ pub struct Verified {
 /// What a record gives back.
 pub struct Recalled {
     pub manifest: Vec<u8>,
-    pub component: Vec<u8>,
+    /// The kept component, mapped: a warm start that finds its compiled code in the cache
+    /// does not read it (a miss compiles from a private copy, see [`WasmBytes::stable`]).
+    pub component: WasmBytes,
 }
 
 #[derive(serde::Serialize, serde::Deserialize)]
@@ -101,13 +104,19 @@ impl Verified {
 
     fn store_blob(&self, digest: &str, bytes: &[u8]) -> std::io::Result<()> {
         let blob = self.blob(digest);
-        if blob.load().is_some() {
+        if blob.is_intact() {
             return Ok(());
         }
         blob.store(bytes)
     }
 
-    fn load_blob(&self, digest: &str) -> Option<Vec<u8>> {
-        self.blob(digest).load()
+    /// The kept component, checked as compiled code is: once per identity of its file.
+    fn load_blob(&self, digest: &str) -> Option<WasmBytes> {
+        let blob = self.blob(digest);
+        if !blob.is_intact() {
+            return None;
+        }
+        let file = std::fs::File::open(&blob.artifact).ok()?;
+        WasmBytes::open(file, &blob.artifact).ok()
     }
 }
