@@ -100,7 +100,7 @@ def once(name, cmd):
     t = time.perf_counter()
     subprocess.run(shlex.split(cmd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=env)
     times[name].append(time.perf_counter() - t)
-    subprocess.run(["pkill", "-f", "cache warm"], check=False)
+    subprocess.run(["pkill", "-f", "qyv cache warm"], check=False)
 for i in range(runs):
     pair = [(name_a, cmd_a), (name_b, cmd_b)]
     for name, cmd in (pair if i % 2 == 0 else pair[::-1]):
