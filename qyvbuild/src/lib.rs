@@ -21,4 +21,7 @@ pub mod tools;
 pub mod wit;
 pub mod zig_cc;
 
+#[cfg(test)]
+mod test_support;
+
 pub use lang::{toolchains, toolchains_for};

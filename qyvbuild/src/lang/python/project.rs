@@ -358,16 +358,7 @@ fn is_wit_world(app: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn project(files: &[(&str, &str)]) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for (path, text) in files {
-            let p = dir.path().join(path);
-            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-            std::fs::write(p, text).unwrap();
-        }
-        dir
-    }
+    use crate::test_support::project;
 
     #[test]
     fn a_src_layout_entry_point_named_after_the_project_is_taken() {
