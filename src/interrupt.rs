@@ -26,6 +26,23 @@ const SIGNALS: [libc::c_int; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
 /// programs a command started get the same Ctrl-C from the terminal and end by themselves.
 static SHELL: AtomicBool = AtomicBool::new(false);
 
+/// Set while `qyv run` serves an HTTP app: the first SIGINT or SIGTERM stops the server
+/// gracefully (`runner::http::shutdown`: requests in flight finish) instead of ending qyv; a
+/// second one ends it as usual.
+static SERVING: AtomicBool = AtomicBool::new(false);
+
+/// Makes the first SIGINT or SIGTERM from now on stop the HTTP server gracefully (see
+/// [`SERVING`]) until [`served`].
+pub fn stop_server_on_signal() {
+    SERVING.store(true, Ordering::SeqCst);
+    WAITER.call_once(start_waiter);
+}
+
+/// The server is done: signals act as before [`stop_server_on_signal`].
+pub fn served() {
+    SERVING.store(false, Ordering::SeqCst);
+}
+
 /// Keeps qyv alive on SIGINT from now on (see [`SHELL`]). SIGTERM and SIGHUP still clean up
 /// and end it.
 pub fn keep_shell_on_sigint() {
@@ -69,7 +86,11 @@ fn start_waiter() {
             loop {
                 // SAFETY: reads one byte into `signal`.
                 while unsafe { libc::read(read_end, (&raw mut signal).cast(), 1) } != 1 {}
-                if libc::c_int::from(signal) == libc::SIGINT && SHELL.load(Ordering::Relaxed) {
+                let graceful = [libc::SIGINT, libc::SIGTERM].contains(&libc::c_int::from(signal));
+                if graceful && SERVING.swap(false, Ordering::SeqCst) {
+                    runner::http::shutdown();
+                } else if libc::c_int::from(signal) == libc::SIGINT && SHELL.load(Ordering::Relaxed)
+                {
                     runner::run::interrupt();
                 } else {
                     break;

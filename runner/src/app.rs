@@ -495,14 +495,9 @@ fn set_fixed(env: &mut Vec<(String, String)>, fixed: &[(String, String)]) {
 pub fn refuse_unsupported(manifest: &Manifest) -> Result<(), AppError> {
     let mut refusals = manifest.unsupported_grants();
     match manifest.app_type {
-        AppType::Http => refusals.push(
-            "type: http apps are served by an HTTP host (wasi:http/proxy), which `qyv run` is not; \
-             it runs type: cli apps"
-                .into(),
-        ),
-        AppType::Gui if !manifest.permissions.gfx => refusals.push(
-            "type: gui cannot be honoured: qyv has no graphics host yet".into(),
-        ),
+        AppType::Gui if !manifest.permissions.gfx => {
+            refusals.push("type: gui cannot be honoured: qyv has no graphics host yet".into())
+        }
         _ => {}
     }
     if refusals.is_empty() {

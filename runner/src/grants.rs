@@ -6,7 +6,7 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 
-use qyvpack::manifest::{FsAccess, Host, NetPatternError, NetPolicy};
+use qyvpack::manifest::{FsAccess, Host, NetPattern, NetPolicy};
 
 /// Where the app's file system (`fs:`) appears in the guest.
 pub const DATA_DIR: &str = "/data";
@@ -46,8 +46,9 @@ pub enum NetRules {
     Allow {
         rules: Vec<AddrRule>,
         name_lookup: bool,
-        /// The patterns as written, for the banner.
-        patterns: Vec<String>,
+        /// The patterns as written: the banner shows them, and HTTP requests are checked
+        /// against them by name ([`NetRules::allows_http`]).
+        patterns: Vec<NetPattern>,
     },
 }
 
@@ -63,9 +64,6 @@ pub struct AddrRule {
 /// A `host:port` pattern that cannot be turned into address rules.
 #[derive(Debug, thiserror::Error)]
 pub enum NetRuleError {
-    /// What `validate` says of it too (the manifest parser refuses it first).
-    #[error("net pattern {0}")]
-    Pattern(#[from] NetPatternError),
     #[error("net pattern `{pattern}`: cannot resolve `{host}`: {reason}")]
     Resolve {
         pattern: String,
@@ -85,7 +83,13 @@ impl NetRules {
                 let mut rules = Vec::new();
                 let mut name_lookup = false;
                 for pattern in patterns {
-                    pattern.check_socket_grant()?;
+                    // Apps served by the same run are reached in-process, by name, never
+                    // through a socket; a wildcard domain (only an HTTP app's manifest may
+                    // have one) is checked by name too.
+                    if pattern.host.service().is_some() || matches!(pattern.host, Host::Wildcard(_))
+                    {
+                        continue;
+                    }
                     let port = pattern.port;
                     match &pattern.host {
                         Host::Any => rules.push(AddrRule { ip: None, port }),
@@ -114,7 +118,7 @@ impl NetRules {
                 Ok(NetRules::Allow {
                     rules,
                     name_lookup,
-                    patterns: patterns.iter().map(ToString::to_string).collect(),
+                    patterns: patterns.clone(),
                 })
             }
         }
@@ -130,6 +134,31 @@ impl NetRules {
                     && r.port.is_none_or(|p| p == addr.port())
             }),
         }
+    }
+
+    /// Whether an outgoing HTTP request to `host` (a name or an IP address, as in the URL) on
+    /// `port` is granted: by name, so `*.domain` and service names (`NAME.service`) count,
+    /// with no name resolution.
+    pub fn allows_http(&self, host: &str, port: u16) -> bool {
+        let patterns = match self {
+            NetRules::Deny => return false,
+            NetRules::Any => return true,
+            NetRules::Allow { patterns, .. } => patterns,
+        };
+        let ip = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<IpAddr>()
+            .ok();
+        patterns.iter().any(|p| {
+            p.port.is_none_or(|granted| granted == port)
+                && match (&p.host, ip) {
+                    (Host::Any, _) => true,
+                    (Host::Ip(granted), Some(ip)) => same_ip(*granted, ip),
+                    (_, Some(_)) | (Host::Ip(_), None) => false,
+                    (pattern, None) => pattern.matches_name(host),
+                }
+        })
     }
 
     /// Whether the guest may look up host names.
@@ -208,7 +237,10 @@ impl fmt::Display for Grants {
         match &self.net {
             NetRules::Deny => write!(f, "; net none")?,
             NetRules::Any => write!(f, "; net any")?,
-            NetRules::Allow { patterns, .. } => write!(f, "; net {}", patterns.join(", "))?,
+            NetRules::Allow { patterns, .. } => {
+                let shown: Vec<String> = patterns.iter().map(ToString::to_string).collect();
+                write!(f, "; net {}", shown.join(", "))?
+            }
         }
         if self.env.is_empty() {
             write!(f, "; env none")
@@ -277,12 +309,33 @@ mod tests {
     }
 
     #[test]
-    fn wildcard_domains_are_refused_with_validates_message() {
-        let pattern: qyvpack::manifest::NetPattern = "*.example.com:443".parse().unwrap();
-        let err = NetRules::resolve(&NetPolicy::List(vec![pattern.clone()])).unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            format!("net pattern {}", pattern.check_socket_grant().unwrap_err())
+    fn wildcards_and_services_are_http_grants_only() {
+        let r = NetRules::resolve(&list(&["*.example.com:443", "service://back/80"])).unwrap();
+        assert!(!r.allows(&"93.184.215.14:443".parse().unwrap()));
+        assert!(!r.name_lookup(), "neither is looked up");
+        assert!(r.allows_http("api.example.com", 443));
+        assert!(r.allows_http("API.Example.com", 443));
+        assert!(!r.allows_http("example.com", 443));
+        assert!(!r.allows_http("api.example.com", 80));
+        assert!(r.allows_http("back.service", 80));
+        assert!(!r.allows_http("front.service", 80));
+    }
+
+    #[test]
+    fn http_grants_match_addresses_by_address_and_names_by_name() {
+        let r = NetRules::resolve(&list(&["127.0.0.1:8080", "localhost:*", "[::1]:9000"])).unwrap();
+        assert!(r.allows_http("127.0.0.1", 8080));
+        assert!(!r.allows_http("127.0.0.1", 8081));
+        assert!(r.allows_http("localhost", 1234));
+        assert!(r.allows_http("[::1]", 9000));
+        assert!(!r.allows_http("127.0.0.2", 8080));
+        // A name is not granted by the address it resolves to.
+        assert!(
+            !NetRules::resolve(&list(&["127.0.0.1:80"]))
+                .unwrap()
+                .allows_http("localhost", 80)
         );
+        assert!(NetRules::Any.allows_http("anything.example", 1));
+        assert!(!NetRules::Deny.allows_http("localhost", 80));
     }
 }

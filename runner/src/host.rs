@@ -2,7 +2,7 @@
 //! the link calls that put those capabilities into a linker. Components and core modules share
 //! it, so a new WASI proposal (wasi-nn, wasi-http) is one more context here and one line in
 //! [`link_component`] (and [`link_module`] if it has a preview 1 form), linked only when the
-//! guest imports it.
+//! guest imports it. An HTTP app is linked by [`link_http_component`], the async form.
 
 use std::time::Duration;
 
@@ -10,8 +10,10 @@ use wasmtime::component::Linker as ComponentLinker;
 use wasmtime::{Engine, Linker, Store, StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use wasmtime_wasi_nn::wit::WasiNnView;
 
+use crate::http::Outgoing;
 use crate::nn::NnCtx;
 
 /// Resource limits of one run, enforced by the host's store.
@@ -35,6 +37,30 @@ pub struct Host {
     limits: StoreLimits,
     /// wasi-nn, when the guest imports it ([`Host::with_nn`]).
     nn: Option<NnCtx>,
+    /// wasi:http, for an HTTP app or a command that makes outgoing requests
+    /// ([`Host::with_http`]).
+    http: Option<HttpCtx>,
+}
+
+/// wasi:http's context: the crate's settings, and the hooks that decide where an outgoing
+/// request may go.
+struct HttpCtx {
+    ctx: WasiHttpCtx,
+    outgoing: Outgoing,
+}
+
+impl WasiHttpView for Host {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        let table = self.wasi.ctx().table;
+        match &mut self.http {
+            Some(http) => WasiHttpCtxView {
+                hooks: &mut http.outgoing,
+                table,
+                ctx: &mut http.ctx,
+            },
+            None => unreachable!("wasi:http is linked only for a host made with its context"),
+        }
+    }
 }
 
 impl WasiView for Host {
@@ -57,7 +83,24 @@ impl Host {
             wasi: builder.build_p1(),
             limits: store_limits.build(),
             nn: None,
+            http: None,
         }
+    }
+
+    /// This host with wasi:http served, outgoing requests going where `outgoing` lets them.
+    pub fn with_http(self, outgoing: Outgoing) -> Host {
+        Host {
+            http: Some(HttpCtx {
+                ctx: WasiHttpCtx::new(),
+                outgoing,
+            }),
+            ..self
+        }
+    }
+
+    /// Whether wasi:http is served, and so must be linked.
+    pub fn has_http(&self) -> bool {
+        self.http.is_some()
     }
 
     /// This host with wasi-nn served from `nn`.
@@ -112,12 +155,25 @@ impl Host {
 }
 
 /// Links every capability a component may use. `exit-with-code` is stable in the WASI this
-/// host provides, so it is always linked; wasi-nn when `host` serves it.
+/// host provides, so it is always linked; wasi-nn and wasi:http (a command's outgoing
+/// requests) when `host` serves them.
 pub fn link_component(linker: &mut ComponentLinker<Host>, host: &Host) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_sync(linker)?;
     if host.has_nn() {
         wasmtime_wasi_nn::wit::add_to_linker(linker, Host::nn_view)?;
     }
+    if host.has_http() {
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(linker)?;
+    }
+    Ok(())
+}
+
+/// Links what an HTTP app (the `wasi:http/proxy` world, served by [`crate::http`]) may use: all
+/// of WASI, as for a command, and wasi:http, in their async forms, since requests are served
+/// concurrently on one runtime.
+pub fn link_http_component(linker: &mut ComponentLinker<Host>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     Ok(())
 }
 

@@ -17,12 +17,6 @@ pub fn explain_component(error: &str) -> String {
         Some((p, v)) => (p, Some(v)),
         None => (name, None),
     };
-    if path.starts_with("wasi:http/") {
-        return format!(
-            "the app imports `{name}` (HTTP), which `qyv run` does not provide to command apps; \
-             build it without HTTP (componentize-js: `--disable http`) or make it a `type: http` app"
-        );
-    }
     if let Some(v) = version
         && path.starts_with("wasi:")
         && newer(v, HOST_WASI_VERSION)
@@ -31,6 +25,12 @@ pub fn explain_component(error: &str) -> String {
             "the app imports `{name}`, built against WASI {v}; this qyv provides WASI 0.2.0 to \
              {HOST_WASI_VERSION} (wasmtime {}); rebuild against an older WASI or update qyv",
             wasmtime_version()
+        );
+    }
+    if path.starts_with("wasi:http/") {
+        return format!(
+            "the app imports `{name}`; this qyv provides wasi:http {HOST_WASI_VERSION}'s \
+             outgoing-handler and types (rebuild against that WIT)"
         );
     }
     if path.starts_with("wasi:nn/") {
@@ -42,8 +42,8 @@ pub fn explain_component(error: &str) -> String {
     if path.starts_with("wasi:") {
         return format!(
             "the app imports `{name}`, which this host does not provide (it provides wasi:cli, \
-             wasi:io, wasi:clocks, wasi:filesystem, wasi:random and wasi:sockets {HOST_WASI_VERSION}, \
-             and wasi:nn@{NN_WIT_VERSION})"
+             wasi:io, wasi:clocks, wasi:filesystem, wasi:random, wasi:sockets and wasi:http \
+             {HOST_WASI_VERSION}, and wasi:nn@{NN_WIT_VERSION})"
         );
     }
     format!(
@@ -105,8 +105,19 @@ fn wasmtime_version() -> &'static str {
 /// The names a component imports at its top level (e.g. `wasi:sockets/tcp@0.2.6`), read
 /// without parsing its code: nested modules and components are skipped.
 pub fn component_imports(bytes: &[u8]) -> Vec<String> {
+    top_level_names(bytes).0
+}
+
+/// The names a component exports at its top level (e.g. `wasi:http/incoming-handler@0.2.6`).
+pub fn component_exports(bytes: &[u8]) -> Vec<String> {
+    top_level_names(bytes).1
+}
+
+/// A component's top-level import and export names.
+fn top_level_names(bytes: &[u8]) -> (Vec<String>, Vec<String>) {
     use wasmparser::{Chunk, Parser, Payload};
     let mut names = Vec::new();
+    let mut exports = Vec::new();
     let mut parser = Parser::new(0);
     let mut pos = 0usize;
     while let Ok(Chunk::Parsed { consumed, payload }) = parser.parse(&bytes[pos..], true) {
@@ -115,6 +126,11 @@ pub fn component_imports(bytes: &[u8]) -> Vec<String> {
             Payload::ComponentImportSection(reader) => {
                 for import in reader.into_iter().flatten() {
                     names.push(import.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(reader) => {
+                for export in reader.into_iter().flatten() {
+                    exports.push(export.name.name.to_string());
                 }
             }
             Payload::ModuleSection {
@@ -130,7 +146,7 @@ pub fn component_imports(bytes: &[u8]) -> Vec<String> {
             break;
         }
     }
-    names
+    (names, exports)
 }
 
 /// A note for imports that will fail because a permission is not granted: names the
@@ -160,10 +176,10 @@ mod tests {
     #[test]
     fn http_imports_are_explained() {
         let m = explain_component(
-            "component imports instance `wasi:http/types@0.2.3`, but a matching implementation was not found in the linker",
+            "component imports instance `wasi:http/incoming-handler@0.2.3`, but a matching implementation was not found in the linker",
         );
-        assert!(m.contains("`wasi:http/types@0.2.3`"), "{m}");
-        assert!(m.contains("does not provide"), "{m}");
+        assert!(m.contains("`wasi:http/incoming-handler@0.2.3`"), "{m}");
+        assert!(m.contains("outgoing-handler and types"), "{m}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ pub mod cache;
 pub mod engine;
 pub mod grants;
 pub mod host;
+pub mod http;
 pub mod imports;
 pub mod netfs;
 pub mod nn;

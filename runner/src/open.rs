@@ -64,11 +64,45 @@ pub struct Opened {
     pub signer: Option<Signer>,
     /// The manifest's `language:`.
     pub language: Option<String>,
+    /// How it is served when it is an HTTP app.
+    pub serving: Serving,
+}
+
+/// What a manifest says about serving the app.
+#[derive(Debug, Clone, Default)]
+pub struct Serving {
+    /// `type: http` (a bare `.wasm` has no manifest: what it exports decides).
+    pub http: bool,
+    /// `http.listen`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `services:`, each inside the project (a project's manifest only).
+    pub services: Vec<PathBuf>,
+    /// `services:` a bundle lists: their paths were the project's, so they are not opened; the
+    /// caller says to give them on the command line.
+    pub unresolved: Vec<String>,
+}
+
+impl Serving {
+    fn of(m: &manifest::Manifest) -> Serving {
+        Serving {
+            http: m.app_type == manifest::AppType::Http,
+            listen: m.http.as_ref().and_then(|h| h.listen),
+            ..Serving::default()
+        }
+    }
 }
 
 /// Why a bundle was not opened.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// A `services:` entry that leads nowhere inside the project.
+    #[error("{}: services: `{service}`: {source}", manifest.display())]
+    Service {
+        manifest: PathBuf,
+        service: String,
+        #[source]
+        source: Box<qyvpack::project::PathError>,
+    },
     /// `QYV_MAX_UNPACKED` is not a size.
     #[error(transparent)]
     Limits(#[from] LimitError),
@@ -236,6 +270,10 @@ pub fn open_bundle(
         file: path.to_path_buf(),
         signer: Some(signer),
         language: m.language.clone(),
+        serving: Serving {
+            unresolved: m.services.clone(),
+            ..Serving::of(&m)
+        },
     })
 }
 
@@ -312,11 +350,28 @@ pub fn open_manifest(manifest_path: &Path, inv: &Invocation) -> Result<Opened, O
     let digest = inv.cache.then(|| crate::cache::file_digest(&entry, &bytes));
     let wasm = Wasm { bytes, digest };
     let prepared = app::prepare(m, &loaded.dir, wasm, &files, inv).map_err(app_error)?;
+    let services = m
+        .services
+        .iter()
+        .map(|rel| {
+            qyvpack::project::resolve(&loaded.dir, Path::new(rel)).map_err(|source| {
+                OpenError::Service {
+                    manifest: manifest_path.to_path_buf(),
+                    service: rel.clone(),
+                    source: Box::new(source),
+                }
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Opened {
         prepared,
         file: entry,
         signer: None,
         language: m.language.clone(),
+        serving: Serving {
+            services,
+            ..Serving::of(m)
+        },
     })
 }
 
@@ -369,5 +424,6 @@ pub fn open_wasm(path: &Path, inv: &Invocation) -> Result<Opened, OpenError> {
         file: path.to_path_buf(),
         signer: None,
         language: None,
+        serving: Serving::default(),
     })
 }

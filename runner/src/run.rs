@@ -14,6 +14,7 @@ use crate::cache;
 use crate::engine::{EngineOptions, baseline_engine, engine};
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
+use crate::http::Outgoing;
 use crate::imports;
 use crate::nn::{self, Diagnostics, NnCtx};
 
@@ -129,7 +130,7 @@ pub enum RunError {
     Nn(#[from] crate::nn::NnError),
 }
 
-enum Code {
+pub(crate) enum Code {
     Component(Component),
     Module(Module),
 }
@@ -141,11 +142,18 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let current = Current::begin();
     let options = engine_options(&req.limits);
     let is_component = wasmparser::Parser::is_component(&req.wasm);
-    let (engine, code, compiled) = compile(options, req, is_component)?;
+    let (engine, code, compiled) = compile(options, req, is_component, req.cold)?;
     current.set(&engine);
     let mut phases = vec![("compile", started.elapsed())];
     let diagnostics = Diagnostics::default();
-    let nn = nn_context(&code, req, &diagnostics)?;
+    let imports = match &code {
+        Code::Component(_) => imports::component_imports(&req.wasm),
+        Code::Module(_) => Vec::new(),
+    };
+    let nn = nn_context(&code, &imports, req, &diagnostics)?;
+    // A command that makes HTTP requests gets wasi:http's client side, on its net grants.
+    let http = crate::http::component_imports_http(&imports)
+        .then(|| Outgoing::for_command(&req.grants.net, diagnostics.clone()));
     if nn.is_some() {
         phases.push(("models", started.elapsed().saturating_sub(phases[0].1)));
     }
@@ -166,7 +174,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let limits = req.limits;
     let guest = {
         let engine = engine.clone();
-        move || execute(&engine, code, builder, nn, &limits)
+        move || execute(&engine, code, builder, nn, http, &limits)
     };
     let (executed, timed_out) = match req.limits.timeout {
         None => (Some(guest()), false),
@@ -207,11 +215,12 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
 /// nothing.
 fn nn_context(
     code: &Code,
+    imports: &[String],
     req: &RunRequest,
     diagnostics: &Diagnostics,
 ) -> Result<Option<NnCtx>, RunError> {
     let wants = match code {
-        Code::Component(_) => nn::component_imports_nn(&imports::component_imports(&req.wasm)),
+        Code::Component(_) => nn::component_imports_nn(imports),
         Code::Module(m) => m.imports().any(|i| i.module() == nn::WITX_MODULE),
     };
     if !wants {
@@ -233,12 +242,16 @@ fn execute(
     code: Code,
     builder: wasmtime_wasi::WasiCtxBuilder,
     nn: Option<NnCtx>,
+    http: Option<Outgoing>,
     limits: &RunLimits,
 ) -> Executed {
     let started = Instant::now();
     let mut host = Host::new(builder, limits);
     if let Some(nn) = nn {
         host = host.with_nn(nn);
+    }
+    if let Some(outgoing) = http {
+        host = host.with_http(outgoing);
     }
     match code {
         Code::Component(component) => {
@@ -372,10 +385,11 @@ fn classify(e: wasmtime::Error, limits: &RunLimits, timed_out: bool) -> Outcome 
 
 /// Compiles, or loads from the cache: the engine the code belongs to, the code, and where it
 /// came from.
-fn compile(
+pub(crate) fn compile(
     options: EngineOptions,
     req: &RunRequest,
     is_component: bool,
+    cold: ColdStart,
 ) -> Result<(Engine, Code, Compiled), RunError> {
     let engine =
         engine(options).map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
@@ -416,7 +430,7 @@ fn compile(
     }
     // A miss: compile a private copy (the mapped file may change under the compiler).
     let bytes = stable()?;
-    if req.cold == ColdStart::Baseline
+    if cold == ColdStart::Baseline
         && let Some((engine, code)) = baseline(options, &bytes, is_component)
     {
         return Ok((engine, code, Compiled::Baseline));

@@ -11,6 +11,8 @@ use runner::app::{Invocation, Prepared};
 use runner::open::{self, Input, OpenError};
 use runner::run::{ColdStart, Compiled, Outcome, RunError};
 
+mod serve;
+
 use super::exit::{CANNOT_RUN, INTERRUPTED, TIMED_OUT, TRAPPED};
 use super::failure;
 use super::options::{LimitArgs, RegistryArgs, SandboxArgs, TrustArgs, Verbosity};
@@ -28,11 +30,18 @@ use super::options::{LimitArgs, RegistryArgs, SandboxArgs, TrustArgs, Verbosity}
 ///
 /// INPUT may also be a registry reference (REGISTRY/REPOSITORY[:TAG][@DIGEST]) that is not a
 /// path: it is pulled into the cache and verified like `qyv pull` does, then run.
+///
+/// An HTTP app (`type: http`, or a component exporting wasi:http/incoming-handler) is served
+/// until SIGINT or SIGTERM (requests in flight finish first) on --listen, its manifest's
+/// `http.listen`, or 127.0.0.1:8080, with one line per request on stderr (-q: none). Further
+/// INPUTs (and its manifest's `services:`) are served beside it without a host port: it
+/// reaches each at http://NAME.service/ when its permissions.net grants `service://NAME`.
 #[derive(Parser)]
 pub struct Opts {
     /// A .wasm file, a .qyv manifest, a project directory [default: .], or a registry
-    /// reference.
-    input: Option<PathBuf>,
+    /// reference; more than one only for HTTP apps (the first one listens).
+    #[arg(value_name = "INPUT")]
+    inputs: Vec<PathBuf>,
     /// Arguments for the app (after `--`).
     #[arg(last = true)]
     args: Vec<String>,
@@ -43,6 +52,9 @@ pub struct Opts {
     /// Compile without the compile cache.
     #[arg(long)]
     no_cache: bool,
+    /// Where an HTTP app listens, IP:PORT (port 0: a free port, which is printed).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<std::net::SocketAddr>,
     #[command(flatten)]
     trust: TrustArgs,
     #[command(flatten)]
@@ -62,6 +74,19 @@ pub fn run(opts: Opts) -> anyhow::Result<i32> {
     }
 }
 
+impl Opts {
+    /// How an HTTP app is served.
+    fn serve_options(&self, inv: &Invocation) -> serve::ServeArgs<'_> {
+        serve::ServeArgs {
+            listen: self.listen,
+            quiet: self.verbosity.quiet,
+            verbose: self.verbosity.verbose,
+            opts: self,
+            inv: inv.clone(),
+        }
+    }
+}
+
 fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     let inv = Invocation {
         args: opts.args.clone(),
@@ -77,10 +102,36 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
             ColdStart::Optimized
         },
     };
-    let input = opts.input.clone().unwrap_or_else(|| PathBuf::from("."));
-    let input = match pull_first(&input, opts)? {
+    let inputs = if opts.inputs.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        opts.inputs.clone()
+    };
+    let opened = open_input(&inputs[0], opts, &inv)?;
+    let wasm = &opened.prepared.request.wasm;
+    if opened.serving.http
+        || (wasmparser::Parser::is_component(wasm) && runner::http::component_exports_handler(wasm))
+    {
+        return serve::serve(opened, &inputs[1..], opts.serve_options(&inv));
+    }
+    if inputs.len() > 1 {
+        return Err(format!(
+            "{} is not an HTTP app: only HTTP apps run several at once; give the app's arguments after `--`",
+            inputs[0].display()
+        ));
+    }
+    run_command(opened, opts, started)
+}
+
+/// Opens one INPUT: pulls a registry reference first, builds a project first.
+pub(super) fn open_input(
+    input: &Path,
+    opts: &Opts,
+    inv: &Invocation,
+) -> Result<open::Opened, String> {
+    let input = match pull_first(input, opts)? {
         Some(pulled) => pulled,
-        None => input,
+        None => input.to_path_buf(),
     };
     let opened = match Input::of(&input).map_err(|e| {
         failure::note(failure::of_manifest(&e));
@@ -88,15 +139,15 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
     })? {
         Input::Bundle => {
             let policy = opts.trust.policy().map_err(|e| e.to_string())?;
-            open::open_bundle(&input, &policy, &inv)
+            open::open_bundle(&input, &policy, inv)
         }
-        Input::Wasm => open::open_wasm(&input, &inv),
+        Input::Wasm => open::open_wasm(&input, inv),
         Input::Manifest(manifest_path) => {
             let dir = manifest_dir(&manifest_path);
             if qyvbuild::build::detect(&dir, None).is_ok() {
                 build_first(&dir, opts.verbosity.verbose)?;
             }
-            open::open_manifest(&manifest_path, &inv)
+            open::open_manifest(&manifest_path, inv)
         }
     }
     .inspect_err(|e| failure::note(failure::of_open(e)))
@@ -110,13 +161,18 @@ fn start(opts: &Opts, started: Instant) -> Result<i32, String> {
         },
         e => e.to_string(),
     })?;
-    let prepared = opened.prepared;
-
     // Fallback scratch directories are removed on SIGINT/SIGTERM/SIGHUP (a private tmpfs
     // needs none of this: it dies with qyv). Only such runs pay for the waiting thread.
-    if prepared.scratch().is_some() && runner::scratch::has_live() {
+    if opened.prepared.scratch().is_some() && runner::scratch::has_live() {
         crate::interrupt::on_interrupt(runner::scratch::remove_live);
     }
+    Ok(opened)
+}
+
+/// Runs a command app to its end.
+fn run_command(opened: open::Opened, opts: &Opts, started: Instant) -> Result<i32, String> {
+    let prepared = opened.prepared;
+
     if !opts.verbosity.quiet {
         banner(
             &prepared,
@@ -262,7 +318,7 @@ fn build_first(dir: &Path, verbose: bool) -> Result<(), String> {
 }
 
 /// Two lines on stderr: what runs, and what it may touch.
-fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
+pub(super) fn banner(p: &Prepared, file: &str, language: Option<&str>, verbose: bool) {
     let kind = if wasmparser::Parser::is_component(&p.request.wasm) {
         "component"
     } else {

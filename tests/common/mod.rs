@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod registry;
+pub mod serve;
 
 /// The workspace root.
 pub fn root() -> PathBuf {

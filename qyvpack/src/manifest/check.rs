@@ -42,6 +42,33 @@ pub fn check(m: &Manifest, spans: &Spans, file: &Path, src: &str) -> Vec<Diagnos
         );
     }
 
+    if m.http.is_some() && m.app_type != AppType::Http {
+        push(
+            Severity::Warning,
+            "http",
+            "`http` is read only for `type: http` apps".into(),
+            Some("add `type: http`, or remove `http`"),
+        );
+    }
+    for (i, service) in m.services.iter().enumerate() {
+        if let Err(why) = check_relative_inside(service) {
+            push(
+                Severity::Error,
+                "services",
+                format!("`services[{i}]` {why}"),
+                Some("give the path of a project, manifest or bundle inside this project"),
+            );
+        }
+    }
+    if !m.services.is_empty() && m.app_type != AppType::Http {
+        push(
+            Severity::Warning,
+            "services",
+            "`services` are served beside `type: http` apps only".into(),
+            Some("add `type: http`, or remove `services`"),
+        );
+    }
+
     let perms = &m.permissions;
     if let Some(fs) = &m.fs {
         match fs.kind {

@@ -36,10 +36,13 @@ const TOP_KEYS: &[&str] = &[
     "assets",
     "limits",
     "build",
+    "http",
+    "services",
 ];
 const PERMISSION_KEYS: &[&str] = &["fs", "net", "exec", "gfx", "env"];
 const FS_KEYS: &[&str] = &["type", "source", "cache", "files"];
 const NETFILE_KEYS: &[&str] = &["path", "sha256"];
+const HTTP_KEYS: &[&str] = &["listen"];
 const LIMIT_KEYS: &[&str] = &["memory", "disk", "timeout", "fuel"];
 const BUILD_KEYS: &[&str] = &[
     "target", "profile", "features", "command", "output", "go", "entry",
@@ -289,7 +292,7 @@ impl<'a> Converter<'a> {
             .unwrap_or_default();
         let permissions = f
             .get("permissions")
-            .map(|n| self.permissions(n))
+            .map(|n| self.permissions(n, app_type))
             .unwrap_or_default();
         let fs = f.get("fs").and_then(|n| self.fs(n));
         let args = f
@@ -307,6 +310,11 @@ impl<'a> Converter<'a> {
             .unwrap_or_default();
         let limits = f.get("limits").map(|n| self.limits(n)).unwrap_or_default();
         let build = f.get("build").and_then(|n| self.build(n));
+        let http = f.get("http").and_then(|n| self.http(n));
+        let services = f
+            .get("services")
+            .map(|n| self.strings(n, "services"))
+            .unwrap_or_default();
         Some(Manifest {
             name: name?,
             version,
@@ -323,10 +331,12 @@ impl<'a> Converter<'a> {
             assets,
             limits,
             build,
+            http,
+            services,
         })
     }
 
-    fn permissions(&mut self, node: &Node) -> Permissions {
+    fn permissions(&mut self, node: &Node, app_type: AppType) -> Permissions {
         let mut p = Permissions::default();
         if node.value == Value::Null {
             return p;
@@ -347,7 +357,7 @@ impl<'a> Converter<'a> {
             };
         }
         if let Some(n) = f.get("net") {
-            p.net = self.net(n);
+            p.net = self.net(n, app_type);
         }
         if let Some(n) = f.get("exec") {
             p.exec = self.bool(n, "permissions.exec").unwrap_or(false);
@@ -362,7 +372,9 @@ impl<'a> Converter<'a> {
         p
     }
 
-    fn net(&mut self, node: &Node) -> NetPolicy {
+    /// `permissions.net`. An HTTP app's outgoing requests are checked by host name, so its
+    /// patterns may name `*.domain` (which are then no socket grants).
+    fn net(&mut self, node: &Node, app_type: AppType) -> NetPolicy {
         match &node.value {
             Value::Scalar { text, plain: true } if as_bool(text).is_some() => {
                 if as_bool(text) == Some(true) {
@@ -387,14 +399,16 @@ impl<'a> Converter<'a> {
                                 format!("`{text}` is not a host:port pattern: {why}"),
                             )
                             .hint = Some(
-                                "write e.g. `api.example.com:443`, `127.0.0.1:8080`, `[::1]:*`, `*:53`"
+                                "write e.g. `api.example.com:443`, `127.0.0.1:8080`, `[::1]:*`, `*:53`, `service://back/80`"
                                     .into(),
                             );
                             continue;
                         }
                     };
                     // An error here, so `validate` and `run` (both parse with this) refuse it alike.
-                    if let Err(why) = pattern.check_socket_grant() {
+                    if app_type != AppType::Http
+                        && let Err(why) = pattern.check_socket_grant()
+                    {
                         self.error(item.pos, why.to_string()).hint =
                             Some("list the host names instead, e.g. `api.example.com:443`".into());
                         continue;
@@ -574,6 +588,29 @@ impl<'a> Converter<'a> {
             l.fuel = self.u64(n, "limits.fuel");
         }
         l
+    }
+
+    fn http(&mut self, node: &Node) -> Option<HttpConfig> {
+        let f = self.fields(node, "http", HTTP_KEYS)?;
+        let mut config = HttpConfig::default();
+        if let Some(n) = f.get("listen")
+            && let Some(text) = self.string(n, "http.listen")
+        {
+            match text.parse::<std::net::SocketAddr>() {
+                Ok(addr) => config.listen = Some(addr),
+                Err(_) => {
+                    self.error(
+                        n.pos,
+                        format!("`http.listen`: `{text}` is not an IP:PORT address"),
+                    )
+                    .hint = Some(
+                        "write e.g. `127.0.0.1:8080`, `0.0.0.0:80` or `[::1]:8080` (port 0 picks a free port)"
+                            .into(),
+                    );
+                }
+            }
+        }
+        Some(config)
     }
 
     fn build(&mut self, node: &Node) -> Option<BuildConfig> {

@@ -52,10 +52,22 @@ pub enum NetPatternError {
     WildcardSocket(String),
 }
 
+/// The pseudo top-level domain of the apps one `qyv run` serves: `http://NAME.service/` reaches
+/// the app named NAME in-process, without a host port (the original design's virtual network,
+/// `service://NAME/PORT`, is read as `NAME.service:PORT`).
+pub const SERVICE_DOMAIN: &str = "service";
+
 impl FromStr for NetPattern {
     type Err = NetPatternError;
 
     fn from_str(text: &str) -> Result<NetPattern, NetPatternError> {
+        if let Some(rest) = text.strip_prefix("service://") {
+            let (name, port) = rest.split_once('/').unwrap_or((rest, "*"));
+            if name.contains('.') || !valid_host_name(name) {
+                return Err(NetPatternError::Host(format!("service://{name}")));
+            }
+            return format!("{name}.{SERVICE_DOMAIN}:{port}").parse();
+        }
         let (host, port) = text.rsplit_once(':').ok_or(NetPatternError::NoPort)?;
         let port = match port {
             "*" => None,
@@ -138,6 +150,23 @@ impl Host {
                 .is_some_and(|below| below.len() > 1 && below.ends_with('.')),
         }
     }
+}
+
+impl Host {
+    /// The app name when this is a service name (`NAME.service`).
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Host::Name(n) => service_of(n),
+            _ => None,
+        }
+    }
+}
+
+/// NAME of a host name `NAME.service`: an app served by the same `qyv run`.
+pub fn service_of(host: &str) -> Option<&str> {
+    host.strip_suffix(SERVICE_DOMAIN)
+        .and_then(|h| h.strip_suffix('.'))
+        .filter(|name| !name.is_empty() && !name.contains('.'))
 }
 
 impl NetPattern {
@@ -224,6 +253,30 @@ mod tests {
             assert_eq!((&p.host, p.port), (host, *port), "{text}");
             // The written form reads back the same.
             assert_eq!(parse(&p.to_string()).unwrap(), p, "{text}");
+        }
+    }
+
+    #[test]
+    fn service_urls_read_as_service_names() {
+        let p = parse("service://back/80").unwrap();
+        assert_eq!(p.host, Host::Name("back.service".into()));
+        assert_eq!(p.port, Some(80));
+        assert_eq!(p.host.service(), Some("back"));
+        assert_eq!(p.to_string(), "back.service:80");
+        assert_eq!(parse("service://back").unwrap().port, None);
+        assert_eq!(
+            parse("back.service:*").unwrap().host.service(),
+            Some("back")
+        );
+        assert_eq!(parse("api.example.com:443").unwrap().host.service(), None);
+        assert_eq!(service_of("a.b.service"), None);
+        for bad in [
+            "service://",
+            "service://a.b/80",
+            "service://x/http",
+            "service://-x/1",
+        ] {
+            assert!(parse(bad).is_err(), "{bad}");
         }
     }
 

@@ -58,6 +58,25 @@ pub struct Manifest {
     /// How `qyv build` builds the app.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub build: Option<BuildConfig>,
+    /// How a `type: http` app is served.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpConfig>,
+    /// Other apps (project directories, manifests or bundles, relative to the manifest and
+    /// inside its project) served beside this one by `qyv run`, reachable from it by name at
+    /// `http://NAME.service/` without a host port.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub services: Vec<String>,
+}
+
+/// Serving settings of an HTTP app.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// The address `qyv run` listens on, `IP:PORT` (default `127.0.0.1:8080`; port 0 picks a
+    /// free one). `--listen` overrides it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 impl Manifest {
