@@ -45,27 +45,69 @@ macro_rules! data {
 }
 
 /// Templates beyond a language's plain one (`qyv new --lang rust --template nn`), by
-/// language and name.
-pub static VARIANTS: &[(&str, Template)] = &[(
-    "nn",
-    Template {
-        language: "rust",
-        description: "a Rust component that classifies a handwritten digit with an ONNX model through wasi-nn",
-        files: &[
-            file!("Cargo.toml", "rust-nn/Cargo.toml.tmpl"),
-            file!("src/main.rs", "rust-nn/src/main.rs"),
-            file!(
-                "wit/wasi-nn.wit",
-                "../qyvbuild/wit/wasi-nn-0.2.0-rc-2024-10-28/wasi-nn.wit"
-            ),
-            file!("{{name}}.qyv", "rust-nn/app.qyv"),
-            file!("README.md", "rust-nn/README.md"),
-            file!(".gitignore", "rust/gitignore"),
-            data!("models/mnist.onnx", "examples/mnist-rust/models/mnist.onnx"),
-            data!("assets/two.pgm", "examples/mnist-rust/assets/two.pgm"),
-        ],
-    },
-)];
+/// language and name. The `http` ones are handlers for `wasi:http/proxy` (`type: http`) that
+/// behave alike: `GET /hello?name=x`, `POST /echo` (streamed), 404 otherwise.
+pub static VARIANTS: &[(&str, Template)] = &[
+    (
+        "http",
+        Template {
+            language: "rust",
+            description: "a Rust HTTP handler (wasi:http/incoming-handler, the wasi crate) built for wasm32-wasip2",
+            files: &[
+                file!("Cargo.toml", "rust-http/Cargo.toml.tmpl"),
+                file!("src/lib.rs", "rust-http/src/lib.rs"),
+                file!("{{name}}.qyv", "rust-http/app.qyv"),
+                file!(".gitignore", "rust/gitignore"),
+            ],
+        },
+    ),
+    (
+        "http",
+        Template {
+            language: "python",
+            description: "a Python HTTP handler (componentize-py's IncomingHandler for wasi:http/proxy)",
+            files: &[
+                file!("app.py", "python-http/app.py"),
+                file!("pyproject.toml", "python-http/pyproject.toml.tmpl"),
+                file!("{{name}}.qyv", "python-http/app.qyv"),
+                file!(".gitignore", "python/gitignore"),
+            ],
+        },
+    ),
+    (
+        "http",
+        Template {
+            language: "javascript",
+            description: "a JavaScript HTTP handler (a fetch event listener, built by componentize-js for wasi:http/proxy)",
+            files: &[
+                file!("index.js", "javascript-http/index.js"),
+                file!("package.json", "javascript-http/package.json.tmpl"),
+                file!("{{name}}.qyv", "javascript-http/app.qyv"),
+                file!(".gitignore", "javascript/gitignore"),
+            ],
+        },
+    ),
+    (
+        "nn",
+        Template {
+            language: "rust",
+            description: "a Rust component that classifies a handwritten digit with an ONNX model through wasi-nn",
+            files: &[
+                file!("Cargo.toml", "rust-nn/Cargo.toml.tmpl"),
+                file!("src/main.rs", "rust-nn/src/main.rs"),
+                file!(
+                    "wit/wasi-nn.wit",
+                    "../qyvbuild/wit/wasi-nn-0.2.0-rc-2024-10-28/wasi-nn.wit"
+                ),
+                file!("{{name}}.qyv", "rust-nn/app.qyv"),
+                file!("README.md", "rust-nn/README.md"),
+                file!(".gitignore", "rust/gitignore"),
+                data!("models/mnist.onnx", "examples/mnist-rust/models/mnist.onnx"),
+                data!("assets/two.pgm", "examples/mnist-rust/assets/two.pgm"),
+            ],
+        },
+    ),
+];
 
 /// The template `name` of `language` (see [`VARIANTS`]).
 pub fn find_variant(language: &str, name: &str) -> Result<&'static Template, TemplateError> {
@@ -364,6 +406,24 @@ mod tests {
         );
         assert!(matches!(
             find_variant("go", "nn"),
+            Err(TemplateError::UnknownVariant(..))
+        ));
+    }
+
+    #[test]
+    fn the_http_templates_are_http_apps() {
+        let dir = tempfile::tempdir().unwrap();
+        for language in ["rust", "python", "javascript"] {
+            let dest = dir.path().join(format!("web-{language}"));
+            scaffold(find_variant(language, "http").unwrap(), &dest).unwrap();
+            let path = dest.join(format!("web-{language}.qyv"));
+            let m =
+                qyvpack::manifest::parse(&std::fs::read_to_string(&path).unwrap(), &path).unwrap();
+            assert_eq!(m.app_type, qyvpack::manifest::AppType::Http, "{language}");
+            assert_eq!(m.language.as_deref(), Some(language));
+        }
+        assert!(matches!(
+            find_variant("go", "http"),
             Err(TemplateError::UnknownVariant(..))
         ));
     }

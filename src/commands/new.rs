@@ -21,7 +21,8 @@ pub struct Opts {
     #[arg(short, long)]
     lang: Option<String>,
     /// Another template of that language than its hello world: `nn` (Rust), a digit
-    /// classified by an ONNX model through wasi-nn.
+    /// classified by an ONNX model through wasi-nn; `http` (Rust, Python, JavaScript), an
+    /// HTTP handler for wasi:http/proxy (`type: http`).
     #[arg(short, long, requires = "lang")]
     template: Option<String>,
 }

@@ -87,8 +87,22 @@ mod tests {
             let example = examples.join(format!("hello-{}", template.language));
             assert!(example.is_dir(), "{} is missing", example.display());
         }
+        // `qyv new --lang L --template http` writes `examples/http-L` (tests/http_templates.rs
+        // checks that they are equal).
+        for (variant, template) in crate::template::VARIANTS {
+            if *variant == "http" {
+                let example = examples.join(format!("http-{}", template.language));
+                assert!(example.is_dir(), "{} is missing", example.display());
+            }
+        }
         for entry in std::fs::read_dir(&examples).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
+            if let Some(language) = name.strip_prefix("http-") {
+                assert!(
+                    crate::template::find_variant(language, "http").is_ok(),
+                    "examples/{name} has no template"
+                );
+            }
             if let Some(language) = name.strip_prefix("hello-") {
                 assert!(
                     TEMPLATES.iter().any(|t| t.language == language),

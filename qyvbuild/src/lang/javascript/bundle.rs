@@ -3,6 +3,11 @@
 //! bundle goes inside a function of qyv's shim (`shim.js`), which serves `process`, `console`,
 //! `fs`, `path` and friends from WASI and calls it when the component runs, not while
 //! componentize-js snapshots the module at build time.
+//!
+//! An HTTP handler (a `fetch` event listener) is written against the web's APIs, which the
+//! engine itself provides: it is bundled as an ES module for the browser platform, as web
+//! bundlers do, with no shim, so that its listener is registered while componentize-js
+//! snapshots it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -33,13 +38,23 @@ pub fn esbuild_in(modules: &Path) -> PathBuf {
     modules.join("esbuild/bin/esbuild")
 }
 
-/// Bundles `entry` (relative to `dir`) and returns the module componentize-js builds: the
-/// shim with the program inside.
+/// What a bundle is made for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A Node.js program, run inside qyv's shim.
+    Program,
+    /// A `fetch` event handler, as it is.
+    Handler,
+}
+
+/// Bundles `entry` (relative to `dir`) and returns the module componentize-js builds: for a
+/// program, the shim with the program inside; for a handler, the bundle itself.
 pub fn bundle(
     esbuild: &Path,
     dir: &Path,
     entry: &str,
     name: &str,
+    kind: Kind,
     progress: &dyn Progress,
 ) -> Result<String, BuildError> {
     let work = dir.join("target/qyv/js");
@@ -51,10 +66,12 @@ pub fn bundle(
     let result = Command::new(esbuild)
         .current_dir(dir)
         .arg(entry)
+        .args(match kind {
+            Kind::Program => ["--platform=node", "--format=cjs"],
+            Kind::Handler => ["--platform=browser", "--format=esm"],
+        })
         .args([
             "--bundle",
-            "--platform=node",
-            "--format=cjs",
             "--target=es2022",
             "--log-level=error",
             "--charset=utf8",
@@ -85,6 +102,9 @@ pub fn bundle(
         .map_err(|e| BuildError::Project(e.to_string()))?;
     if program.contains("\\p{") || program.contains("\\P{") {
         program = unicode_ranges(dir, &work, &out)?;
+    }
+    if kind == Kind::Handler {
+        return Ok(program);
     }
     // A `#!` line (a `bin` script) is valid only at the start of a file.
     let program = match program.strip_prefix("#!") {

@@ -7,7 +7,10 @@
 //! `bin`, else `index.js`, `app.js`, `src/index.js`, `src/app.js`) gets its npm dependencies
 //! installed (`npm.rs`) and is bundled by esbuild into qyv's Node.js shim (`bundle.rs`). A
 //! project that exports WIT itself (its own `wit/`, `wasi:` imports, an exported `run`) is
-//! built as it is, against its `wit/` or qyv's command world.
+//! built as it is, against its `wit/` or qyv's command world. An HTTP handler written as
+//! service workers and edge functions are (`addEventListener("fetch", ...)`) is bundled as
+//! an ES module and built against `wasi:http/proxy` with componentize-js's `http` and
+//! `fetch-event` features, which export `wasi:http/incoming-handler` and call the listener.
 
 mod bundle;
 mod npm;
@@ -36,11 +39,12 @@ const ENTRIES: &[&str] = &[
 ];
 
 /// Runs componentize-js's API with the WASI file system open (argv: the node_modules
-/// directory, the source, the WIT path, the world or "", the output).
+/// directory, the source, the WIT path, the world or "", the output, the features to
+/// disable, comma-separated).
 const DRIVER: &str = r#"// Written by qyv: componentize-js with the file system open to its WASI splicer.
 import { pathToFileURL } from 'node:url';
 import { writeFile } from 'node:fs/promises';
-const [modules, source, wit, world, out] = process.argv.slice(2);
+const [modules, source, wit, world, out, disable] = process.argv.slice(2);
 const load = (p) => import(pathToFileURL(`${modules}/${p}`).href);
 const fs = await load('@bytecodealliance/preview2-shim/dist/nodejs/filesystem.js');
 fs._setPreopens({ '/': '/' });
@@ -49,11 +53,18 @@ const { component } = await componentize({
   sourcePath: source,
   witPath: wit,
   worldName: world || undefined,
-  // A command app: no wasi:http server, no fetch-event handler.
-  disableFeatures: ['http', 'fetch-event'],
+  disableFeatures: disable ? disable.split(',') : [],
 });
 await writeFile(out, component);
 "#;
+
+/// What a command app disables: no wasi:http server, no fetch-event handler.
+const COMMAND_DISABLES: &str = "http,fetch-event";
+
+/// The wasi:http version componentize-js's engine (StarlingMonkey) exports its fetch-event
+/// handler at; a world with a later one finds no export (see
+/// [`wit::write_proxy_world_with_http_at`]).
+const ENGINE_HTTP_VERSION: &str = "0.2.10";
 
 /// The `node_modules` holding componentize-js and the preview2 shim: the project's, else
 /// the one `install-toolchains.sh` filled.
@@ -122,6 +133,47 @@ fn exports_wit(dir: &Path, source: &Path) -> bool {
         || text.contains("from \"wasi:")
         || text.contains("export const run")
         || text.contains("export { run")
+}
+
+/// Whether a module registers a `fetch` event listener (`addEventListener("fetch", ...)`),
+/// as HTTP handlers for service workers and edge runtimes do.
+fn registers_fetch_listener(text: &str) -> bool {
+    text.match_indices("addEventListener").any(|(at, found)| {
+        let rest = text[at + found.len()..].trim_start();
+        let Some(rest) = rest.strip_prefix('(') else {
+            return false;
+        };
+        let rest = rest.trim_start();
+        ['"', '\'', '`'].iter().any(|q| {
+            rest.strip_prefix(*q)
+                .and_then(|r| r.strip_prefix("fetch"))
+                .is_some_and(|r| r.starts_with(*q))
+        })
+    })
+}
+
+/// How a project is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// It exports WIT itself: built as it is.
+    OwnWit,
+    /// A `fetch` event handler: bundled as it is, built against `wasi:http/proxy`.
+    Handler,
+    /// A plain Node.js program: bundled into qyv's shim, built against the command world.
+    Program,
+}
+
+fn shape(dir: &Path, source: &Path) -> Shape {
+    if exports_wit(dir, source) {
+        return Shape::OwnWit;
+    }
+    let text = qyvpack::bounded::read_to_string(source, 64 << 20, "a JavaScript module")
+        .unwrap_or_default();
+    if registers_fetch_listener(&text) {
+        Shape::Handler
+    } else {
+        Shape::Program
+    }
 }
 
 /// esbuild's `node_modules`: the project's, else the one `install-toolchains.sh` filled.
@@ -213,7 +265,8 @@ impl Toolchain for JavaScript {
         std::fs::create_dir_all(&target)
             .map_err(|e| BuildError::io("cannot create target/qyv", e))?;
         let out = target.join(format!("{name}.js.wasm"));
-        let (source, wit_dir, world, digest) = if exports_wit(dir, &dir.join(&entry)) {
+        let shape = shape(dir, &dir.join(&entry));
+        let (source, wit_dir, world, digest) = if shape == Shape::OwnWit {
             let (wit_dir, world) = if dir.join("wit").is_dir() {
                 (dir.join("wit"), String::new())
             } else {
@@ -234,11 +287,15 @@ impl Toolchain for JavaScript {
                     driver: Driver::JavaScript,
                     missing: missing(dir),
                 })?;
-            let module = bundle::bundle(&esbuild, dir, &entry, &name, progress)?;
+            let kind = match shape {
+                Shape::Handler => bundle::Kind::Handler,
+                _ => bundle::Kind::Program,
+            };
+            let module = bundle::bundle(&esbuild, dir, &entry, &name, kind, progress)?;
             let source = target.join("js/app.js");
             let digest = qyvpack::digest::sha256_hex(
                 format!(
-                    "{PACKAGE}@{VERSION} {} {} {DRIVER}\n{module}",
+                    "{PACKAGE}@{VERSION} {} {} {DRIVER} {kind:?}\n{module}",
                     wit::WASI_VERSION,
                     bundle::ESBUILD
                 )
@@ -248,9 +305,25 @@ impl Toolchain for JavaScript {
                 std::fs::write(&source, module)
                     .map_err(|e| BuildError::io("cannot write target/qyv/js/app.js", e))?;
             }
-            (source, command_world(&target)?, app_world_name(), digest)
+            let wit_dir = match shape {
+                Shape::Handler => {
+                    wit::write_proxy_world_with_http_at(&target.join("wit"), ENGINE_HTTP_VERSION)
+                        .map_err(|e| BuildError::io("cannot write the WASI WIT files", e))?
+                }
+                _ => command_world(&target)?,
+            };
+            (source, wit_dir, app_world_name(), digest)
         };
-        let target_name = format!("wasi:cli/command@{} (componentize-js)", wit::WASI_VERSION);
+        let (target_name, disable) = match shape {
+            Shape::Handler => (
+                format!("wasi:http/proxy@{ENGINE_HTTP_VERSION} (componentize-js)"),
+                "",
+            ),
+            _ => (
+                format!("wasi:cli/command@{} (componentize-js)", wit::WASI_VERSION),
+                COMMAND_DISABLES,
+            ),
+        };
         if tools::up_to_date(&out, &digest) {
             return Ok(CompileOutput::new(out, name, target_name));
         }
@@ -264,7 +337,8 @@ impl Toolchain for JavaScript {
             .arg(&source)
             .arg(&wit_dir)
             .arg(&world)
-            .arg(&out);
+            .arg(&out)
+            .arg(disable);
         progress.phase("compiling");
         progress.detail("componentize-js");
         tools::run_and_record(cmd, "componentize-js", progress, &out, &digest)?;
@@ -336,5 +410,33 @@ mod tests {
         ]);
         assert!(exports_wit(dir.path(), &dir.path().join("a.js")));
         assert!(!exports_wit(dir.path(), &dir.path().join("b.js")));
+    }
+
+    #[test]
+    fn a_fetch_listener_makes_a_handler() {
+        for handler in [
+            "addEventListener(\"fetch\", (e) => e.respondWith(new Response(\"hi\")));",
+            "self.addEventListener( 'fetch', handle)",
+            "globalThis.addEventListener(`fetch`, handle)",
+        ] {
+            assert!(registers_fetch_listener(handler), "{handler}");
+        }
+        for other in [
+            "addEventListener(\"message\", f)",
+            "addEventListener(\"fetchy\", f)",
+            "const r = await fetch('https://example.com');",
+            "addEventListener",
+        ] {
+            assert!(!registers_fetch_listener(other), "{other}");
+        }
+        let dir = project(&[
+            (
+                "h.js",
+                "addEventListener('fetch', (e) => e.respondWith(new Response('x')));\n",
+            ),
+            ("p.js", "console.log(process.argv.slice(2));\n"),
+        ]);
+        assert_eq!(shape(dir.path(), &dir.path().join("h.js")), Shape::Handler);
+        assert_eq!(shape(dir.path(), &dir.path().join("p.js")), Shape::Program);
     }
 }

@@ -171,6 +171,7 @@ mod tests {
             dependencies: vec!["--index-url=http://example.invalid/simple".into()],
             requirements: None,
             wasi_nn: false,
+            world: crate::wit::World::Command,
         };
         let err = install(tmp.path(), &project, &crate::progress::Silent).unwrap_err();
         assert!(err.to_string().contains("reads as a pip option"), "{err}");

@@ -4,7 +4,9 @@
 //! A project written as Python developers write it (a script, `python -m pkg`, a
 //! `[project.scripts]` entry point) is built through glue qyv generates (`glue.py`): a `Run`
 //! whose `run()` executes the program as `__main__`. An `app.py` written against
-//! componentize-py's `wit_world` is built as it is.
+//! componentize-py's `wit_world` is built as it is: against `wasi:http/proxy` when it
+//! defines `IncomingHandler` (an HTTP handler, as componentize-py's http example writes
+//! one), else against qyv's command world.
 
 mod deps;
 mod errors;
@@ -81,24 +83,21 @@ impl Toolchain for Python {
         let project = project::read(dir, request.bin.as_deref().or(request.entry.as_deref()))?;
         let name = tools::dir_name(dir);
         let target = dir.join("target/qyv");
-        let wit_dir = if project.wasi_nn {
-            wit::write_nn_command_world(&target.join("wit"))
-        } else {
-            wit::write_command_world(&target.join("wit"))
-        }
-        .map_err(|e| BuildError::io("cannot write the WASI WIT files", e))?;
+        let wit_dir = wit::write_app_world(&target.join("wit"), project.world, project.wasi_nn)
+            .map_err(|e| BuildError::io("cannot write the WASI WIT files", e))?;
         let site = deps::install(dir, &project, progress)?;
         let out = target.join(format!("{name}.py.wasm"));
-        let target_name = format!("wasi:cli/command@{}", wit::WASI_VERSION);
+        let target_name = project.world.wasi_world();
         // componentize-py has no incremental build and takes seconds: skip it when no
         // Python source, dependency or entry changed.
         let salt = format!(
-            "{INSTALL} {} {:?} {:?} {GLUE} nn={}",
+            "{INSTALL} {} {:?} {:?} {GLUE} nn={} {:?}",
             wit::WASI_VERSION,
             project.entry,
             site.as_ref()
                 .and_then(|s| std::fs::read_to_string(s.with_extension("digest")).ok()),
-            project.wasi_nn
+            project.wasi_nn,
+            project.world
         );
         let digest = tools::sources_digest(dir, &["py"], &salt);
         if tools::up_to_date(&out, &digest) {

@@ -6,12 +6,13 @@
 use std::path::{Path, PathBuf};
 
 use crate::toolchain::BuildError;
+use crate::wit::World;
 
 /// How the program starts, as `python` would start it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entry {
-    /// An `app.py` written against componentize-py's `wit_world` (a `Run` class of its own):
-    /// built as it is.
+    /// An `app.py` written against componentize-py's `wit_world` (a `Run` class of its own,
+    /// or an `IncomingHandler` for an HTTP handler): built as it is.
     WitWorld,
     /// `python FILE`: the module (named after the file) runs as `__main__`.
     Script { module: String },
@@ -35,6 +36,10 @@ pub struct Project {
     /// `[tool.qyv] wasi-nn = true`: the app's world imports wasi-nn (its bindings are
     /// `wit_world.imports.graph`, `tensor`, `inference`, `errors`).
     pub wasi_nn: bool,
+    /// The world the app is built against: [`World::Proxy`] for an `app.py` that defines
+    /// componentize-py's `IncomingHandler` (the class it exports `wasi:http/incoming-handler`
+    /// from), else [`World::Command`].
+    pub world: World,
 }
 
 /// The files that make a directory a Python project, in the order they are looked for.
@@ -202,7 +207,7 @@ fn normalize(name: &str) -> String {
 pub fn read(dir: &Path, chosen: Option<&str>) -> Result<Project, BuildError> {
     let py = read_pyproject(dir)?;
     let requirements = Some(dir.join("requirements.txt")).filter(|p| p.is_file());
-    let (entry, source_root) = match chosen.and_then(|c| c.strip_suffix(".py")) {
+    let (entry, source_root, world) = match chosen.and_then(|c| c.strip_suffix(".py")) {
         Some(module) => {
             if !is_identifier(module) || !dir.join(format!("{module}.py")).is_file() {
                 return Err(BuildError::Project(format!(
@@ -215,6 +220,7 @@ pub fn read(dir: &Path, chosen: Option<&str>) -> Result<Project, BuildError> {
                     module: module.to_string(),
                 },
                 PathBuf::new(),
+                World::Command,
             )
         }
         None => entry(dir, &py, chosen)?,
@@ -225,10 +231,15 @@ pub fn read(dir: &Path, chosen: Option<&str>) -> Result<Project, BuildError> {
         dependencies: py.dependencies,
         wasi_nn: py.wasi_nn,
         requirements,
+        world,
     })
 }
 
-fn entry(dir: &Path, py: &PyProject, bin: Option<&str>) -> Result<(Entry, PathBuf), BuildError> {
+fn entry(
+    dir: &Path,
+    py: &PyProject,
+    bin: Option<&str>,
+) -> Result<(Entry, PathBuf, World), BuildError> {
     if let Some((name, target)) = pick_script(dir, py, bin)? {
         let top = target.split([':', '.']).next().unwrap_or_default();
         let root = if !is_importable(dir, top) && is_importable(&dir.join("src"), top) {
@@ -236,16 +247,16 @@ fn entry(dir: &Path, py: &PyProject, bin: Option<&str>) -> Result<(Entry, PathBu
         } else {
             PathBuf::from("")
         };
-        return Ok((Entry::Function { name, target }, root));
+        return Ok((Entry::Function { name, target }, root, World::Command));
     }
     let app = dir.join("app.py");
-    if app.is_file() && is_wit_world(&app) {
-        return Ok((Entry::WitWorld, PathBuf::new()));
+    if let Some(world) = app.is_file().then(|| wit_world_app(&app)).flatten() {
+        return Ok((Entry::WitWorld, PathBuf::new(), world));
     }
     for file in ["app.py", "main.py", "__main__.py"] {
         if dir.join(file).is_file() {
             let module = file.trim_end_matches(".py").to_string();
-            return Ok((Entry::Script { module }, PathBuf::new()));
+            return Ok((Entry::Script { module }, PathBuf::new(), World::Command));
         }
     }
     if let [(root, package)] = main_packages(dir).as_slice() {
@@ -254,12 +265,13 @@ fn entry(dir: &Path, py: &PyProject, bin: Option<&str>) -> Result<(Entry, PathBu
                 package: package.clone(),
             },
             root.clone(),
+            World::Command,
         ));
     }
     if let Some(script) = lone_script(dir) {
         let module = file_stem(&script);
         if is_identifier(&module) {
-            return Ok((Entry::Script { module }, PathBuf::new()));
+            return Ok((Entry::Script { module }, PathBuf::new(), World::Command));
         }
     }
     Err(BuildError::Project(format!(
@@ -344,15 +356,31 @@ fn is_importable(root: &Path, top: &str) -> bool {
     root.join(top).is_dir() || root.join(format!("{top}.py")).is_file()
 }
 
-/// An `app.py` that defines its own componentize-py `Run` against `wit_world`.
-fn is_wit_world(app: &Path) -> bool {
-    qyvpack::bounded::read_to_string(app, PYPROJECT_LIMIT * 16, "a Python module").is_ok_and(
-        |text| {
-            let lines = || text.lines().map(str::trim_start);
-            lines().any(|l| l.starts_with("import wit_world") || l.starts_with("from wit_world"))
-                && lines().any(|l| l.starts_with("class Run"))
-        },
-    )
+/// The world of an `app.py` written against componentize-py's `wit_world`: one that defines
+/// `IncomingHandler` (componentize-py exports `wasi:http/incoming-handler` from the class of
+/// that name) is an HTTP handler, one that defines its own `Run` a command; `None` for a
+/// plain script.
+fn wit_world_app(app: &Path) -> Option<World> {
+    let text =
+        qyvpack::bounded::read_to_string(app, PYPROJECT_LIMIT * 16, "a Python module").ok()?;
+    let lines = || text.lines().map(str::trim_start);
+    if !lines().any(|l| l.starts_with("import wit_world") || l.starts_with("from wit_world")) {
+        return None;
+    }
+    let defines = |class: &str| {
+        lines().any(|l| {
+            l.strip_prefix("class ")
+                .and_then(|rest| rest.strip_prefix(class))
+                .is_some_and(|rest| rest.starts_with(['(', ':']))
+        })
+    };
+    if defines("IncomingHandler") {
+        Some(World::Proxy)
+    } else if defines("Run") {
+        Some(World::Command)
+    } else {
+        None
+    }
 }
 
 #[cfg(test)]
@@ -439,6 +467,7 @@ mod tests {
             "import wit_world\nclass Run(wit_world.WitWorld): pass\n",
         )]);
         assert_eq!(read(wit.path(), None).unwrap().entry, Entry::WitWorld);
+        assert_eq!(read(wit.path(), None).unwrap().world, World::Command);
         let mention = project(&[("app.py", "\"\"\"Not written against wit_world.\"\"\"\n")]);
         assert_eq!(
             read(mention.path(), None).unwrap().entry,
@@ -446,6 +475,27 @@ mod tests {
                 module: "app".into()
             }
         );
+    }
+
+    #[test]
+    fn an_app_defining_incoming_handler_is_an_http_handler() {
+        let handler = project(&[(
+            "app.py",
+            "from wit_world import exports\n\n\
+             class IncomingHandler(exports.IncomingHandler):\n    def handle(self, r, o): pass\n",
+        )]);
+        let p = read(handler.path(), None).unwrap();
+        assert_eq!((p.entry, p.world), (Entry::WitWorld, World::Proxy));
+        // A plain script's class of that name is no handler, nor is a longer name.
+        let plain = project(&[("app.py", "class IncomingHandler:\n    pass\n")]);
+        let p = read(plain.path(), None).unwrap();
+        assert_eq!(p.world, World::Command);
+        assert!(matches!(p.entry, Entry::Script { .. }));
+        let other = project(&[(
+            "app.py",
+            "import wit_world\nclass IncomingHandlerBase: pass\nclass Run(wit_world.WitWorld): pass\n",
+        )]);
+        assert_eq!(read(other.path(), None).unwrap().world, World::Command);
     }
 
     #[test]
