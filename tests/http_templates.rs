@@ -1,14 +1,14 @@
 //! End-to-end tests of the HTTP handler templates: `qyv new --lang L --template http`
 //! writes `examples/http-L`, `qyv build` makes a component that exports
-//! `wasi:http/incoming-handler`, and served by `wasmtime serve` it answers as every template
-//! must (tests/common/http.rs). Each project is built once.
+//! `wasi:http/incoming-handler`, and served by `qyv run` it answers as every template must
+//! (tests/common/http.rs). Each project is built once.
 
 mod common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::http::{check_template_handler, wasmtime_serve};
+use common::http::{Server, check_template_handler};
 use common::{Sandbox, build_ok, inspect_json, names, root};
 
 /// The project's files, without what builds write (`target/`, `node_modules/`, lock files).
@@ -65,8 +65,11 @@ fn new_build_serve(lang: &str) {
     );
     assert!(!exports.iter().any(|e| e.starts_with("wasi:cli/run")));
 
-    let server = wasmtime_serve(&wasm);
+    let mut serve = sandbox.command();
+    serve.arg("run").arg(&dir).args(["--listen", "127.0.0.1:0"]);
+    let server = Server::start(serve);
     check_template_handler(&server);
+    server.wait_for_line("POST /echo 200");
 }
 
 #[test]

