@@ -323,3 +323,48 @@ fn a_bare_handler_component_is_served_by_what_it_exports() {
     let server = serve(&sb, &[probe()], &[]);
     assert_eq!(server.get("/hello?name=bare").text(), "Hello, bare!\n");
 }
+
+#[test]
+fn a_command_makes_outgoing_requests_on_its_grants() {
+    let sb = Sandbox::new();
+    let fetch = probe().with_file_name("http_fetch.wasm");
+    let (pong, pong_thread) = pong_server();
+    let dir = sb.path("fetch");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&fetch, dir.join("fetch.wasm")).unwrap();
+    std::fs::write(
+        dir.join("app.qyv"),
+        format!(
+            "name: fetch\nentrypoint: fetch.wasm\npermissions:\n  net: [\"127.0.0.1:{}\"]\n",
+            pong.port()
+        ),
+    )
+    .unwrap();
+    let url = format!("http://127.0.0.1:{}/", pong.port());
+    let out = sb
+        .command()
+        .args(["run", "-q"])
+        .arg(&dir)
+        .args(["--", &url])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "200 pong\n");
+    assert_eq!(out.status.code(), Some(0));
+    pong_thread.join().unwrap();
+
+    let other = format!("http://127.0.0.1:{}/", pong.port() ^ 1);
+    let out = sb
+        .command()
+        .args(["run", "-q"])
+        .arg(&dir)
+        .args(["--", &other])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("HttpRequestDenied"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("add `127.0.0.1:{}`", pong.port() ^ 1)),
+        "{stderr}"
+    );
+}

@@ -373,7 +373,7 @@ fn missing_host_interfaces_are_named_plainly() {
     .unwrap();
     let out = run_qyv(&["-q", wasm.to_str().unwrap()], dir.path(), &[]);
     assert_eq!(out.code, Some(125));
-    out.says("`wasi:http/types@0.2.3` (HTTP)");
+    out.says("`wasi:http/types@0.2.3`; this qyv provides wasi:http");
     assert!(
         !out.stderr.contains("matching implementation"),
         "{}",

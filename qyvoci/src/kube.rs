@@ -122,6 +122,17 @@ pub fn render(d: &Deploy<'_>) -> Result<Rendered, Vec<String>> {
                 );
             }
         }
+        if !m.services.is_empty() {
+            warnings.push(format!(
+                "services ({}) are served beside the app by qyv run only: deploy each one and call it by its Kubernetes Service name (http://NAME/) instead of http://NAME.service/",
+                m.services.join(", ")
+            ));
+        }
+        if let Some(listen) = m.http.as_ref().and_then(|h| h.listen) {
+            warnings.push(format!(
+                "http.listen ({listen}) is for qyv run: runwasi serves on port {HTTP_PORT}, which the Service targets"
+            ));
+        }
         if !m.permissions.env.is_empty() {
             warnings.push(format!(
                 "permissions.env passes host variables ({}) under qyv run; in a pod, set them in the YAML",
@@ -241,6 +252,32 @@ mod tests {
         assert!(
             refused.iter().any(|r| r.starts_with("assets")),
             "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn an_http_app_gets_a_deployment_and_a_service_and_its_qyv_run_keys_are_warned_of() {
+        let m = manifest(
+            "name: web\nentrypoint: a.wasm\ntype: http\nhttp:\n  listen: 127.0.0.1:9000\nservices: [back]\n",
+        );
+        let r = render(&deploy(Some(&m))).unwrap();
+        assert!(r.yaml.contains("kind: Deployment") && r.yaml.contains("kind: Service"));
+        assert!(
+            r.yaml.contains(&format!("targetPort: {HTTP_PORT}")),
+            "{}",
+            r.yaml
+        );
+        assert!(
+            r.warnings.iter().any(|w| w.starts_with("services (back)")),
+            "{:?}",
+            r.warnings
+        );
+        assert!(
+            r.warnings
+                .iter()
+                .any(|w| w.starts_with("http.listen (127.0.0.1:9000)")),
+            "{:?}",
+            r.warnings
         );
     }
 
