@@ -61,6 +61,11 @@ fn serves_requests_with_a_log_line_each() {
     assert!(echoed.body == body, "the 1 MiB body came back changed");
 
     assert_eq!(server.get("/nowhere").status, 404);
+    // A fresh instance per request: no state is left from the ones before (the pooling
+    // allocator reuses slots, zeroed).
+    for _ in 0..3 {
+        assert_eq!(server.get("/count").text(), "1\n");
+    }
     let line = server.wait_for_line("GET /hello?name=x");
     assert!(line.contains(" 200 ") && line.ends_with(" ms"), "{line}");
     server.wait_for_line("POST /echo 200");

@@ -3,7 +3,7 @@
 //! what the cache keeps; Winch (baseline, about four times faster to compile, slower code)
 //! runs a cold start while the optimized code is compiled in the background.
 
-use wasmtime::{Config, Engine, Strategy};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy};
 
 /// Engine settings that change compiled code (and so the compile cache's key).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -34,6 +34,40 @@ pub fn baseline_engine(options: EngineOptions) -> wasmtime::Result<Engine> {
         .wasm_relaxed_simd(false);
     Engine::new(&config)
 }
+
+/// Builds the engine HTTP apps are served on: the optimizing engine with the pooling
+/// allocator, which keeps slots for instances, memories and tables ready and reuses them, so
+/// that a fresh instance per request costs no mmap and munmap of its own. Limits are wider than
+/// wasmtime's defaults where interpreters built with componentize-py or componentize-js need it
+/// (bigger function tables, more memories and tables per module), and slots are reset
+/// cheaply (see below). Falls back to the ordinary
+/// engine when the pool's address space cannot be reserved (a `ulimit -v`, say).
+pub fn serving_engine(options: EngineOptions) -> wasmtime::Result<Engine> {
+    let mut pooling = PoolingAllocationConfig::new();
+    pooling
+        .total_component_instances(POOL_INSTANCES)
+        .total_core_instances(POOL_INSTANCES * 4)
+        .total_memories(POOL_INSTANCES * 2)
+        .total_tables(POOL_INSTANCES * 4)
+        .total_stacks(POOL_INSTANCES)
+        .max_memories_per_module(4)
+        .max_tables_per_module(8)
+        .table_elements(1 << 17)
+        .max_core_instance_size(8 << 20)
+        .max_component_instance_size(8 << 20)
+        // Resetting a slot with madvise costs a TLB shootdown across the server's threads
+        // each time: batch the decommits, and zero the first pages of memories and tables
+        // (what a small handler touches) with memset instead.
+        .decommit_batch_size(64)
+        .linear_memory_keep_resident(256 << 10)
+        .table_keep_resident(64 << 10);
+    let mut config = config(options);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    Engine::new(&config).or_else(|_| engine(options))
+}
+
+/// Requests served at once by one app (each holds one instance slot until it ends).
+const POOL_INSTANCES: u32 = 1000;
 
 fn config(options: EngineOptions) -> Config {
     let mut config = Config::new();

@@ -385,7 +385,7 @@ fn classify(e: wasmtime::Error, limits: &RunLimits, timed_out: bool) -> Outcome 
 
 /// Compiles, or loads from the cache: the engine the code belongs to, the code, and where it
 /// came from.
-pub(crate) fn compile(
+fn compile(
     options: EngineOptions,
     req: &RunRequest,
     is_component: bool,
@@ -393,6 +393,17 @@ pub(crate) fn compile(
 ) -> Result<(Engine, Code, Compiled), RunError> {
     let engine =
         engine(options).map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
+    compile_on(engine, options, req, is_component, cold)
+}
+
+/// [`compile`] for `engine`, built with `options` (a server's engine allocates differently).
+pub(crate) fn compile_on(
+    engine: Engine,
+    options: EngineOptions,
+    req: &RunRequest,
+    is_component: bool,
+    cold: ColdStart,
+) -> Result<(Engine, Code, Compiled), RunError> {
     let fresh = |bytes: &[u8]| -> Result<Code, RunError> {
         new_code(&engine, bytes, is_component).map_err(|e| RunError::Compile(format!("{e:#}")))
     };

@@ -28,7 +28,8 @@ pub struct ServedApp {
     argv: Vec<String>,
     grants: Grants,
     limits: RunLimits,
-    services: Services,
+    /// Where its outgoing requests may go: made once, cloned (shared) into each store.
+    outgoing: Outgoing,
     events: Arc<dyn Events>,
     /// Set when the server's grace period is over: running guests stop at their next epoch
     /// check.
@@ -51,7 +52,10 @@ impl ServedApp {
         }
         let options = engine_options(&req.limits);
         // A server lives long: its code is Cranelift's, compiled before the first request.
-        let (engine, code, _) = crate::run::compile(options, req, true, ColdStart::Optimized)?;
+        let engine = crate::engine::serving_engine(options)
+            .map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
+        let (engine, code, _) =
+            crate::run::compile_on(engine, options, req, true, ColdStart::Optimized)?;
         let Code::Component(component) = code else {
             return Err(HttpError::CoreModule(req.name.clone()));
         };
@@ -71,7 +75,7 @@ impl ServedApp {
                 .collect(),
             grants: req.grants.clone(),
             limits: req.limits,
-            services,
+            outgoing: Outgoing::new(&req.name, &req.grants.net, services, events.clone()),
             events,
             abandon,
         })
@@ -187,13 +191,7 @@ impl ServedApp {
     /// or when the server gives up on it.
     fn store(&self, started: Instant) -> wasmtime::Result<Store<Host>> {
         let builder = crate::sandbox::wasi_builder(&self.argv, &self.grants)?;
-        let outgoing = Outgoing::new(
-            &self.name,
-            &self.grants.net,
-            self.services.clone(),
-            self.events.clone(),
-        );
-        let host = Host::new(builder, &self.limits).with_http(outgoing);
+        let host = Host::new(builder, &self.limits).with_http(self.outgoing.clone());
         let mut store = host.into_store(&self.engine, &self.limits)?;
         let deadline = self.limits.timeout.map(|t| started + t);
         let abandon = self.abandon.clone();
