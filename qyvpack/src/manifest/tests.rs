@@ -399,3 +399,43 @@ fn build_go_keys_are_read_and_checked() {
     );
     assert!(d[0].hint.as_deref().unwrap().contains("build.go.tags"));
 }
+
+#[test]
+fn an_http_app_reads_its_listen_address_and_services() {
+    let m = ok(
+        "name: web\nentrypoint: w.wasm\ntype: http\nhttp:\n  listen: 0.0.0.0:9000\nservices: [back, ./api.qyvbin]\n",
+    );
+    assert_eq!(
+        m.http.and_then(|h| h.listen),
+        Some("0.0.0.0:9000".parse().unwrap())
+    );
+    assert_eq!(m.services, ["back", "./api.qyvbin"]);
+    let e = errors("name: web\nentrypoint: w.wasm\ntype: http\nhttp:\n  listen: localhost\n");
+    assert!(
+        e[0].message
+            .contains("`http.listen`: `localhost` is not an IP:PORT address")
+    );
+    let e = errors("name: web\nentrypoint: w.wasm\ntype: http\nservices: [../back]\n");
+    assert!(
+        e[0].message.starts_with("`services[0]`"),
+        "{}",
+        e[0].message
+    );
+}
+
+#[test]
+fn wildcard_domains_are_grants_of_http_apps_only() {
+    let http = ok(
+        "name: web\nentrypoint: w.wasm\ntype: http\npermissions:\n  net: [\"*.example.com:443\", \"service://back/80\"]\n",
+    );
+    let NetPolicy::List(list) = &http.permissions.net else {
+        panic!("{:?}", http.permissions.net)
+    };
+    assert_eq!(list[1].to_string(), "back.service:80");
+    let e = errors("name: cli\nentrypoint: c.wasm\npermissions:\n  net: [\"*.example.com:443\"]\n");
+    assert!(
+        e[0].message.contains("cannot be a socket grant"),
+        "{}",
+        e[0].message
+    );
+}
