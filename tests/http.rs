@@ -117,6 +117,21 @@ fn a_request_past_the_timeout_gets_504_while_others_are_answered() {
 }
 
 #[test]
+fn limits_memory_holds_for_each_request() {
+    let sb = Sandbox::new();
+    let manifest = app(&sb, "web", "web", "limits:\n  memory: 16MiB\n");
+    let server = serve(&sb, &[&manifest], &[]);
+    assert_eq!(server.get("/grow?mb=4").text(), "grew 4\n");
+    // Each request has the whole limit: four of these in turn are no more than one.
+    for _ in 0..4 {
+        assert_eq!(server.get("/grow?mb=8").status, 200, "{}", server.stderr());
+    }
+    assert_eq!(server.get("/grow?mb=64").status, 500);
+    server.wait_for_line("beyond limits.memory (16.0 MiB)");
+    assert_eq!(server.get("/hello").status, 200);
+}
+
+#[test]
 fn a_trap_is_a_500_for_that_request_only() {
     let sb = Sandbox::new();
     let manifest = app(&sb, "web", "web", "");

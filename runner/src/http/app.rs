@@ -182,7 +182,7 @@ impl ServedApp {
             }
             // The guest dropped its response-outparam: it trapped, or returned without
             // answering.
-            Err(_) => Err(guest.outcome(self.limits.timeout).await),
+            Err(_) => Err(guest.outcome(&self.limits).await),
         }
     }
 
@@ -276,7 +276,7 @@ impl Guarded {
     }
 
     /// How the guest ended without answering.
-    async fn outcome(mut self, timeout: Option<Duration>) -> Failure {
+    async fn outcome(mut self, limits: &RunLimits) -> Failure {
         let Some(task) = self.task.take() else {
             return Failure::internal("the handler is gone");
         };
@@ -285,8 +285,20 @@ impl Guarded {
                 status: 500,
                 message: "the handler returned without setting a response".into(),
             },
+            Ok(Err(e))
+                if limits.memory.is_some()
+                    && format!("{e:#}").contains("forcing trap when growing memory") =>
+            {
+                Failure {
+                    status: 500,
+                    message: format!(
+                        "a request tried to grow its memory beyond limits.memory ({})",
+                        qyvpack::manifest::units::human_size(limits.memory.unwrap_or_default())
+                    ),
+                }
+            }
             Ok(Err(e)) => match e.downcast_ref::<Trap>() {
-                Some(Trap::Interrupt) => Failure::timeout(timeout.unwrap_or_default()),
+                Some(Trap::Interrupt) => Failure::timeout(limits.timeout.unwrap_or_default()),
                 Some(trap) => Failure {
                     status: 500,
                     message: format!("the handler trapped: {trap}"),
