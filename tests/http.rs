@@ -335,6 +335,29 @@ fn a_command_is_no_http_app_and_runs_alone() {
         stderr.contains("does not export wasi:http/incoming-handler"),
         "{stderr}"
     );
+
+    // qyv build says so already, and says nothing of a real handler.
+    for (name, wasm, warned) in [("cmd", hello.as_path(), true), ("web", probe(), false)] {
+        let dir = sb.path(&format!("built-{name}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::copy(wasm, dir.join("src.wasm")).unwrap();
+        std::fs::write(
+            dir.join("app.qyv"),
+            format!("name: {name}\nentrypoint: out.wasm\ntype: http\nbuild:\n  command: cp src.wasm built.wasm\n  output: built.wasm\n"),
+        )
+        .unwrap();
+        let out = sb.command().arg("build").arg(&dir).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{stderr}");
+        assert_eq!(
+            stderr.contains("warning: the manifest says type: http, but")
+                && stderr.contains(
+                    "does not export wasi:http/incoming-handler, so qyv run cannot serve it"
+                ),
+            warned,
+            "{name}: {stderr}"
+        );
+    }
 }
 
 #[test]

@@ -394,3 +394,93 @@ fn core_modules_get_the_preview1_form_of_wasi_nn() {
         stderr(&o)
     );
 }
+
+/// examples/mnist-rust's two as the model's input: 784 f32 pixels, little endian (the PGM's
+/// last 784 bytes are its pixels).
+fn two_as_input() -> Vec<u8> {
+    let pgm = std::fs::read(root().join("examples/mnist-rust/assets/two.pgm")).unwrap();
+    pgm[pgm.len() - 28 * 28..]
+        .iter()
+        .flat_map(|p| f32::from(*p).to_le_bytes())
+        .collect()
+}
+
+#[test]
+fn an_http_app_classifies_with_its_models_and_the_log_says_what_failed() {
+    use common::http::{Server, post};
+
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path("digits");
+    std::fs::create_dir_all(dir.join("models")).unwrap();
+    let handler = common::rust_fixture("http_nn", "wasm32-wasip2");
+    std::fs::copy(handler, dir.join("nn.wasm")).unwrap();
+    let example = root().join("examples/mnist-rust/models/mnist.onnx");
+    std::fs::copy(example, dir.join("models/mnist.onnx")).unwrap();
+    std::fs::write(dir.join("models/slow.onnx"), slow_model(400)).unwrap();
+    std::fs::write(dir.join("models/iris.onnx"), zipmap_model()).unwrap();
+    let manifest = |name: &str, models: &str| {
+        std::fs::write(
+            dir.join(format!("{name}.qyv")),
+            format!(
+                "name: {name}\nentrypoint: nn.wasm\ntype: http\nmodels: [{models}]\nlimits:\n  timeout: 2s\n"
+            ),
+        )
+        .unwrap();
+        dir.join(format!("{name}.qyv"))
+    };
+
+    // An operator tract lacks: the server does not start.
+    let zip = manifest("zip", "models/mnist.onnx, models/iris.onnx");
+    let o = sandbox
+        .command()
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg(&zip)
+        .output()
+        .unwrap();
+    assert_ne!(o.status.code(), Some(0));
+    let err = stderr(&o);
+    assert!(!err.contains("serving"), "{err}");
+    assert!(
+        err.contains(r#"model iris.onnx cannot run: ONNX operator(s) not supported by tract 0.23.9: ZipMap (node "ZipMap")"#),
+        "{err}"
+    );
+
+    let digits = manifest("digits", "models/mnist.onnx, models/slow.onnx");
+    let mut cmd = sandbox.command();
+    cmd.args(["run", "--listen", "127.0.0.1:0"]).arg(&digits);
+    let server = Server::start(cmd);
+    let input = two_as_input();
+    let answer = server.post("/classify", &input);
+    assert_eq!(answer.status, 200, "{}", server.stderr());
+    assert_eq!(answer.text(), "2\n");
+    server.wait_for_line("POST /classify 200");
+
+    // A name that is no model: the guest's 500 has the code, the log has the names there are.
+    let answer = server.post("/classify?model=mnits", &input);
+    assert_eq!(answer.status, 500);
+    assert_eq!(answer.text(), "wasi-nn load-by-name: ErrorCode::NotFound\n");
+    server.wait_for_line(
+        r#"no model named "mnits"; the models are: mnist, mnist.onnx, slow, slow.onnx"#,
+    );
+
+    // An inference past limits.timeout: 504 on time, while another request is answered, and
+    // the server goes on.
+    let addr = server.addr;
+    let slow = {
+        let input = input.clone();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            (
+                post(addr, "/classify?model=slow", &input),
+                started.elapsed(),
+            )
+        })
+    };
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    assert_eq!(server.get("/hello").text(), "hello\n");
+    let (answer, took) = slow.join().unwrap();
+    assert_eq!(answer.status, 504, "{}", server.stderr());
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    server.wait_for_line("POST /classify?model=slow 504");
+    assert_eq!(server.post("/classify", &input).text(), "2\n");
+}

@@ -196,6 +196,13 @@ pub fn build(
             (adapted.adapter, false)
         }
     };
+    let mut notes = compiled.notes;
+    if m.is_some_and(|m| m.app_type == manifest::AppType::Http)
+        && let Some(note) = handler_missing(&output)
+    {
+        progress.note(&format!("warning: {note}"));
+        notes.push(note);
+    }
     progress.finish();
     Ok(Built {
         name,
@@ -207,8 +214,34 @@ pub fn build(
         adapter,
         core_module: toolchain.keeps_core_module(),
         up_to_date,
-        notes: compiled.notes,
+        notes,
     })
+}
+
+/// Why a `type: http` app's component cannot be served, if it cannot: `qyv run` serves only
+/// a component that exports `wasi:http/incoming-handler`, and says so only when it runs.
+fn handler_missing(output: &Path) -> Option<String> {
+    let bytes = std::fs::read(output).ok()?;
+    let exports = match qyvinspect::component_world(&bytes) {
+        Ok(Some((_, _, exports))) => exports,
+        Ok(None) => {
+            return Some(format!(
+                "the manifest says type: http, but {} is a core module; an HTTP app is a component exporting wasi:http/incoming-handler",
+                output.display()
+            ));
+        }
+        Err(_) => return None,
+    };
+    if exports
+        .iter()
+        .any(|e| e.name.starts_with("wasi:http/incoming-handler@"))
+    {
+        return None;
+    }
+    Some(format!(
+        "the manifest says type: http, but {} does not export wasi:http/incoming-handler, so qyv run cannot serve it (build it against the wasi:http/proxy world, or say type: cli)",
+        output.display()
+    ))
 }
 
 /// The manifest written for a project that has none: nothing granted.

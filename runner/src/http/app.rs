@@ -1,5 +1,7 @@
 //! One served app: its compiled component linked once (`ProxyPre`), and the answer to one
-//! request from a fresh instance in a store of its own.
+//! request from a fresh instance in a store of its own. An app that imports wasi-nn gets its
+//! models loaded (and checked) once, before the server listens, and each request a context
+//! over them.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -18,6 +20,7 @@ use super::{Events, HttpError, RequestLog};
 use crate::engine::EngineOptions;
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
+use crate::nn::{self, Diagnostics, Models, NnCtx};
 use crate::run::{Code, ColdStart, RunError, RunRequest};
 
 /// An app ready to answer requests.
@@ -30,6 +33,8 @@ pub struct ServedApp {
     limits: RunLimits,
     /// Where its outgoing requests may go: made once, cloned (shared) into each store.
     outgoing: Outgoing,
+    /// The app's models, when it imports wasi-nn.
+    models: Option<Models>,
     events: Arc<dyn Events>,
     /// Set when the server's grace period is over: running guests stop at their next epoch
     /// check.
@@ -47,9 +52,11 @@ impl ServedApp {
         if !wasmparser::Parser::is_component(&req.wasm) {
             return Err(HttpError::CoreModule(req.name.clone()));
         }
-        if crate::nn::component_imports_nn(&crate::imports::component_imports(&req.wasm)) {
-            return Err(HttpError::NnUnsupported(req.name.clone()));
-        }
+        // An operator tract lacks is found here, before the server listens.
+        let models = nn::component_imports_nn(&crate::imports::component_imports(&req.wasm))
+            .then(|| Models::load(&req.models))
+            .transpose()
+            .map_err(RunError::from)?;
         let options = engine_options(&req.limits);
         // A server lives long: its code is Cranelift's, compiled before the first request.
         let engine = crate::engine::serving_engine(options)
@@ -60,7 +67,7 @@ impl ServedApp {
             return Err(HttpError::CoreModule(req.name.clone()));
         };
         let mut linker = ComponentLinker::<Host>::new(&engine);
-        host::link_http_component(&mut linker)
+        host::link_http_component(&mut linker, models.is_some())
             .map_err(|e| RunError::Setup(format!("cannot link wasi:http: {e}")))?;
         let pre = linker
             .instantiate_pre(&component)
@@ -76,6 +83,7 @@ impl ServedApp {
             grants: req.grants.clone(),
             limits: req.limits,
             outgoing: Outgoing::new(&req.name, &req.grants.net, services, events.clone()),
+            models,
             events,
             abandon,
         })
@@ -104,7 +112,13 @@ impl ServedApp {
             .path_and_query()
             .map(ToString::to_string)
             .unwrap_or_else(|| "/".into());
-        let response = match self.clone().answer(request, started).await {
+        // What wasi-nn could only tell the guest as an error code, for the log.
+        let diagnostics = Diagnostics::default();
+        let answered = self.clone().answer(request, started, &diagnostics).await;
+        for message in diagnostics.take() {
+            self.events.note(&self.name, &message);
+        }
+        let response = match answered {
             Ok(response) => response,
             Err(failure) => {
                 self.events.note(&self.name, &failure.message);
@@ -126,12 +140,15 @@ impl ServedApp {
         self: Arc<Self>,
         request: http::Request<B>,
         started: Instant,
+        diagnostics: &Diagnostics,
     ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, Failure>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
-        let mut store = self.store(started).map_err(Failure::internal)?;
+        let mut store = self
+            .store(started, diagnostics)
+            .map_err(Failure::internal)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
             .data_mut()
@@ -186,12 +203,15 @@ impl ServedApp {
         }
     }
 
-    /// A store for one request: the app's grants, its memory limit, and the epoch callback
-    /// that lets other requests run (a yield each tick) and stops this one past its deadline
-    /// or when the server gives up on it.
-    fn store(&self, started: Instant) -> wasmtime::Result<Store<Host>> {
+    /// A store for one request: the app's grants, its memory limit, its models (reporting to
+    /// `diagnostics`), and the epoch callback that lets other requests run (a yield each tick)
+    /// and stops this one past its deadline or when the server gives up on it.
+    fn store(&self, started: Instant, diagnostics: &Diagnostics) -> wasmtime::Result<Store<Host>> {
         let builder = crate::sandbox::wasi_builder(&self.argv, &self.grants)?;
-        let host = Host::new(builder, &self.limits).with_http(self.outgoing.clone());
+        let mut host = Host::new(builder, &self.limits).with_http(self.outgoing.clone());
+        if let Some(models) = &self.models {
+            host = host.with_nn(NnCtx::Component(models.component_context(diagnostics)));
+        }
         let mut store = host.into_store(&self.engine, &self.limits)?;
         let deadline = self.limits.timeout.map(|t| started + t);
         let abandon = self.abandon.clone();

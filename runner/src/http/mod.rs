@@ -96,8 +96,6 @@ pub enum HttpError {
     DuplicateService(String),
     #[error("the app name `{0}` cannot be a service name (`{0}.service` is no host name)")]
     BadServiceName(String),
-    #[error("{0} imports wasi:nn, which qyv serves to commands only so far")]
-    NnUnsupported(String),
 }
 
 /// The server in progress: [`shutdown`] tells it to stop. `None` inside: no server yet, and
