@@ -171,7 +171,8 @@ pub fn link_component(linker: &mut ComponentLinker<Host>, host: &Host) -> wasmti
 /// Links what an HTTP app (the `wasi:http/proxy` world, served by [`crate::http`]) may use: all
 /// of WASI, as for a command, and wasi:http, in their async forms, since requests are served
 /// concurrently on one runtime; wasi-nn when `nn` (the app imports it), whose calls are
-/// synchronous: an inference holds its server thread until tract returns.
+/// synchronous (an inference leaves the runtime's thread to the other requests while it runs:
+/// see `nn::tract`).
 pub fn link_http_component(linker: &mut ComponentLinker<Host>, nn: bool) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;

@@ -169,10 +169,8 @@ impl TractContext {
                 None => return Err(self.fail(format!("input {:?} was not set", input.name))),
             }
         }
-        self.outputs = self
-            .model
-            .plan
-            .run(inputs)
+        let plan = &self.model.plan;
+        self.outputs = long_call(|| plan.run(inputs))
             .map_err(|e| self.fail(format!("inference failed: {e:#}")))?
             .into_vec();
         Ok(())
@@ -230,5 +228,18 @@ impl BackendExecutionContext for TractContext {
             })
             .collect::<Result<Vec<_>, BackendError>>()?;
         Ok(Some(outputs))
+    }
+}
+
+/// Runs `f`, an inference, which may take long. On a server's runtime (an HTTP app's request)
+/// the thread first hands the requests queued on it to another thread, so an inference holds
+/// up no other request; elsewhere (a command's own thread) it just runs.
+fn long_call<R>(f: impl FnOnce() -> R) -> R {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
