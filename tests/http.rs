@@ -240,6 +240,35 @@ fn apps_call_each_other_by_service_name_without_a_host_port() {
 }
 
 #[test]
+fn a_loop_of_service_calls_is_stopped_at_the_depth_limit() {
+    let sb = Sandbox::new();
+    let looping = app(
+        &sb,
+        "echo",
+        "echo",
+        "permissions:\n  net: [\"service://echo/80\"]\n",
+    );
+    let server = serve(&sb, &[&looping], &[]);
+    // echo calls itself 20 times over (the probe's /fetch takes the rest of the URL as is):
+    // the 17th call is refused with loop-detected, and each app above it answers with what it got.
+    let url = "/fetch?url=http://echo.service".repeat(20) + "/hello";
+    let answer = server.get(&url);
+    assert_eq!(answer.status, 200, "{}", server.stderr());
+    assert_eq!(
+        answer.text(),
+        format!("{}502 ErrorCode::LoopDetected", "200 ".repeat(15)),
+        "{}",
+        server.stderr()
+    );
+    server.wait_for_line(
+        "refused a request to echo.service: it would be call 17 by service name in one chain (at most 16)",
+    );
+    // Chains below the limit work.
+    let url = "/fetch?url=http://echo.service".repeat(3) + "/hello?name=deep";
+    assert_eq!(server.get(&url).text(), "200 200 200 Hello, deep!\n");
+}
+
+#[test]
 fn a_manifest_lists_its_services() {
     let sb = Sandbox::new();
     let front = app(

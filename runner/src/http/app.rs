@@ -94,12 +94,13 @@ impl ServedApp {
     }
 
     /// Answers `request` with a fresh instance: the guest's response, or 500 when it trapped
-    /// or answered nothing, 504 past `limits.timeout`. Logged through the events; `internal`
-    /// says it came from another app by service name.
+    /// or answered nothing, 504 past `limits.timeout`. Logged through the events; `depth` is
+    /// 0 for a request from the network, and one more than its caller's for a request another
+    /// app made by service name.
     pub(crate) async fn handle<B>(
         self: Arc<Self>,
         request: http::Request<B>,
-        internal: bool,
+        depth: u32,
     ) -> http::Response<wasmtime_wasi_http::WasiBody>
     where
         B: http_body::Body<Data = Bytes> + Send + 'static,
@@ -114,7 +115,10 @@ impl ServedApp {
             .unwrap_or_else(|| "/".into());
         // What wasi-nn could only tell the guest as an error code, for the log.
         let diagnostics = Diagnostics::default();
-        let answered = self.clone().answer(request, started, &diagnostics).await;
+        let answered = self
+            .clone()
+            .answer(request, started, depth, &diagnostics)
+            .await;
         for message in diagnostics.take() {
             self.events.note(&self.name, &message);
         }
@@ -131,7 +135,7 @@ impl ServedApp {
             path,
             status: response.status().as_u16(),
             elapsed: started.elapsed(),
-            internal,
+            internal: depth > 0,
         });
         response
     }
@@ -140,6 +144,7 @@ impl ServedApp {
         self: Arc<Self>,
         request: http::Request<B>,
         started: Instant,
+        depth: u32,
         diagnostics: &Diagnostics,
     ) -> Result<http::Response<wasmtime_wasi_http::WasiBody>, Failure>
     where
@@ -147,7 +152,7 @@ impl ServedApp {
         B::Error: Into<wasmtime_wasi_http::Error>,
     {
         let mut store = self
-            .store(started, diagnostics)
+            .store(started, depth, diagnostics)
             .map_err(Failure::internal)?;
         let (sender, receiver) = tokio::sync::oneshot::channel();
         let incoming = store
@@ -203,12 +208,19 @@ impl ServedApp {
         }
     }
 
-    /// A store for one request: the app's grants, its memory limit, its models (reporting to
-    /// `diagnostics`), and the epoch callback that lets other requests run (a yield each tick)
-    /// and stops this one past its deadline or when the server gives up on it.
-    fn store(&self, started: Instant, diagnostics: &Diagnostics) -> wasmtime::Result<Store<Host>> {
+    /// A store for one request `depth` service calls deep: the app's grants, its memory
+    /// limit, its models (reporting to `diagnostics`), and the epoch callback that lets other
+    /// requests run (a yield each tick) and stops this one past its deadline or when the server
+    /// gives up on it.
+    fn store(
+        &self,
+        started: Instant,
+        depth: u32,
+        diagnostics: &Diagnostics,
+    ) -> wasmtime::Result<Store<Host>> {
         let builder = crate::sandbox::wasi_builder(&self.argv, &self.grants)?;
-        let mut host = Host::new(builder, &self.limits).with_http(self.outgoing.clone());
+        let mut host =
+            Host::new(builder, &self.limits).with_http(self.outgoing.clone().at_depth(depth));
         if let Some(models) = &self.models {
             host = host.with_nn(NnCtx::Component(models.component_context(diagnostics)));
         }

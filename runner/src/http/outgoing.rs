@@ -2,7 +2,8 @@
 //! sends one. A request is checked against the app's `permissions.net` by the host name (or
 //! address) in its URL; a refused one gets wasi:http's `HTTP-request-denied`, and the events
 //! name the grant that would allow it. `http://NAME.service/` (any port, http or https) is
-//! answered in-process by the app named NAME of the same server.
+//! answered in-process by the app named NAME of the same server, up to
+//! [`MAX_SERVICE_DEPTH`] calls deep.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -19,11 +20,18 @@ use crate::grants::NetRules;
 /// the apps, and each app's hooks refer to the table.
 pub(crate) type Services = Arc<OnceLock<HashMap<String, Weak<ServedApp>>>>;
 
+/// How deep a chain of calls by service name may go (front → back → ... ): a loop between
+/// apps (or an app calling itself) is refused with wasi:http's `loop-detected` there, rather
+/// than taking an instance per hop until every request times out.
+pub const MAX_SERVICE_DEPTH: u32 = 16;
+
 /// The outgoing side of one app's store.
 #[derive(Clone)]
 pub struct Outgoing {
     net: Arc<NetRules>,
     services: Services,
+    /// How many service calls deep the request this store answers is (0: from the network).
+    depth: u32,
     /// Where a refusal is explained: the server's events, or a command's run notes.
     report: Arc<dyn Fn(&str) + Send + Sync>,
 }
@@ -35,6 +43,7 @@ impl Outgoing {
         Outgoing {
             net: Arc::new(net.clone()),
             services: Arc::new(OnceLock::new()),
+            depth: 0,
             report: Arc::new(move |message| notes.push(message)),
         }
     }
@@ -50,8 +59,14 @@ impl Outgoing {
         Outgoing {
             net: Arc::new(net.clone()),
             services,
+            depth: 0,
             report: Arc::new(move |message| events.note(&app, message)),
         }
+    }
+
+    /// These hooks for the store of a request `depth` service calls deep.
+    pub(crate) fn at_depth(self, depth: u32) -> Outgoing {
+        Outgoing { depth, ..self }
     }
 
     fn note(&self, message: &str) {
@@ -112,8 +127,16 @@ impl WasiHttpHooks for Outgoing {
                 ));
                 return refused(Error::DestinationNotFound);
             };
+            if self.depth >= MAX_SERVICE_DEPTH {
+                self.note(&format!(
+                    "refused a request to {name}.service: it would be call {} by service name in one chain (at most {MAX_SERVICE_DEPTH}); do the apps call each other in a loop?",
+                    self.depth + 1
+                ));
+                return refused(Error::LoopDetected);
+            }
+            let depth = self.depth + 1;
             return Box::new(async move {
-                let response = target.handle(request, true).await;
+                let response = target.handle(request, depth).await;
                 Ok((
                     response,
                     Box::new(async { Ok(()) }) as Box<dyn Future<Output = _> + Send>,

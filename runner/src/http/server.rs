@@ -169,7 +169,7 @@ async fn connection(
 ) {
     let service = service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(app.handle(request, false).await) }
+        async move { Ok::<_, std::convert::Infallible>(app.handle(request, 0).await) }
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
