@@ -491,3 +491,24 @@ fn an_http_app_classifies_with_its_models_and_the_log_says_what_failed() {
     server.wait_for_line("POST /classify?model=slow 504");
     assert_eq!(server.post("/classify", &input).text(), "2\n");
 }
+
+#[test]
+fn a_python_http_app_classifies_the_same_two() {
+    let sandbox = Sandbox::new();
+    let dir = sandbox.path("nn-http-python");
+    copy_tree(&root().join("tests/fixtures/nn-http-python"), &dir);
+    copy_tree(
+        &root().join("examples/mnist-rust/models"),
+        &dir.join("models"),
+    );
+    build_ok(&dir);
+    let mut cmd = sandbox.command();
+    cmd.args(["run", "--listen", "127.0.0.1:0"]).arg(&dir);
+    let server = common::http::Server::start(cmd);
+    let answer = server.post("/classify", &two_as_input());
+    assert_eq!(answer.status, 200, "{}", server.stderr());
+    assert_eq!(answer.text(), "2\n");
+    let answer = server.post("/classify?model=nine", &two_as_input());
+    assert_eq!(answer.text(), "wasi-nn: ErrorCode.NOT_FOUND\n");
+    server.wait_for_line(r#"no model named "nine""#);
+}
