@@ -20,6 +20,10 @@ const MAX_CONFIG: u64 = 1 << 20;
 /// Largest answer read from a credential helper.
 const MAX_HELPER_OUTPUT: u64 = 64 << 10;
 
+/// How long a credential helper may take to answer: long enough for one that asks the user to
+/// unlock a keychain, short enough that a helper that hangs does not hang a push in CI.
+const HELPER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Where a set of credentials was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CredentialSource {
@@ -234,25 +238,12 @@ fn from_helper(name: &str, registry: &str) -> Result<Option<Credentials>, OciErr
         return Err(fail("the helper's name is not a plain program name".into()));
     }
     let program = format!("docker-credential-{name}");
-    let mut child = Command::new(&program)
-        .arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| fail(format!("cannot start {program}: {e}")))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        // A helper that exits without reading is answered by its exit status below.
-        let _ = stdin.write_all(registry.as_bytes());
-    }
-    let mut out = Vec::new();
-    if let Some(stdout) = child.stdout.take() {
-        stdout
-            .take(MAX_HELPER_OUTPUT + 1)
-            .read_to_end(&mut out)
-            .map_err(|e| fail(e.to_string()))?;
-    }
-    let status = child.wait().map_err(|e| fail(e.to_string()))?;
+    let Some((status, out)) = ask_helper(&program, registry, HELPER_TIMEOUT).map_err(fail)? else {
+        return Err(fail(format!(
+            "it did not answer within {} s",
+            HELPER_TIMEOUT.as_secs()
+        )));
+    };
     if out.len() as u64 > MAX_HELPER_OUTPUT {
         return Err(fail(format!(
             "it answered more than {MAX_HELPER_OUTPUT} bytes"
@@ -268,6 +259,61 @@ fn from_helper(name: &str, registry: &str) -> Result<Option<Credentials>, OciErr
         password: answer.secret,
         source: CredentialSource::Helper(name.into()),
     }))
+}
+
+/// Runs `program get` with `registry` on its stdin: its exit status and (at most
+/// [`MAX_HELPER_OUTPUT`] + 1 bytes of) its stdout, or None when it has not finished within
+/// `timeout` (it is killed).
+fn ask_helper(
+    program: &str,
+    registry: &str,
+    timeout: std::time::Duration,
+) -> Result<Option<(std::process::ExitStatus, Vec<u8>)>, String> {
+    let mut child = Command::new(program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot start {program}: {e}"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading is answered by its exit status below.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    // Read on a thread, so that the wait below keeps the deadline even when the helper (or a
+    // child of it holding its stdout) never closes it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let read = stdout
+                .take(MAX_HELPER_OUTPUT + 1)
+                .read_to_end(&mut out)
+                .map(|_| out);
+            let _ = tx.send(read);
+        });
+    }
+    let deadline = std::time::Instant::now() + timeout;
+    let out = match rx.recv_timeout(timeout) {
+        Ok(read) => read.map_err(|e| e.to_string())?,
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Vec::new(),
+        Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+    };
+    loop {
+        if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            return Ok(Some((status, out)));
+        }
+        if std::time::Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
 }
 
 #[cfg(test)]
@@ -323,6 +369,40 @@ mod tests {
         ));
         let (_d, env) = env_with(r#"{"auths":{"r.example":{"auth":"!!"}}}"#);
         assert!(lookup("r.example", &env).is_err());
+    }
+
+    #[test]
+    fn a_helper_that_hangs_is_stopped_at_the_timeout() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let script = |name: &str, body: &str| {
+            let path = dir.path().join(name);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            path.to_string_lossy().into_owned()
+        };
+        let short = std::time::Duration::from_millis(300);
+        // Silent and never exits; and one that answers, then hangs with its stdout closed.
+        let silent = script("docker-credential-silent", "sleep 30");
+        let started = std::time::Instant::now();
+        assert!(ask_helper(&silent, "r.example", short).unwrap().is_none());
+        assert!(started.elapsed() < std::time::Duration::from_secs(5));
+        let lingering = script(
+            "docker-credential-lingering",
+            "echo '{}'; exec >/dev/null; sleep 30",
+        );
+        assert!(
+            ask_helper(&lingering, "r.example", short)
+                .unwrap()
+                .is_none()
+        );
+        let answers = script(
+            "docker-credential-answers",
+            "cat >/dev/null; echo '{\"Username\":\"u\",\"Secret\":\"s\"}'",
+        );
+        let (status, out) = ask_helper(&answers, "r.example", short).unwrap().unwrap();
+        assert!(status.success());
+        assert_eq!(out, b"{\"Username\":\"u\",\"Secret\":\"s\"}\n");
     }
 
     #[test]
