@@ -190,6 +190,23 @@ fn outgoing_requests_go_only_where_permissions_net_allows() {
             && hint.contains(&format!("add `127.0.0.1:{denied_port}`")),
         "{hint}"
     );
+    // A guest that keeps asking does not flood the log: the hint is there once.
+    let again = server.get(&format!(
+        "/fetch?times=500&url=http://127.0.0.1:{denied_port}/again"
+    ));
+    assert_eq!(again.status, 502);
+    server.wait_for_line(&format!(
+        "GET /fetch?times=500&url=http://127.0.0.1:{denied_port}/again 502"
+    ));
+    assert_eq!(
+        server
+            .stderr()
+            .matches("refused an outgoing request")
+            .count(),
+        2,
+        "{}",
+        server.stderr()
+    );
     // By name, a host is not granted by an address it may resolve to.
     let by_name = server.get(&format!("/fetch?url=http://localhost:{}/", pong.port()));
     assert!(

@@ -8,6 +8,7 @@
 
 pub mod app;
 pub mod cache;
+pub mod diagnostics;
 pub mod engine;
 pub mod grants;
 pub mod host;

@@ -11,12 +11,13 @@ use wasmtime::{Engine, Linker, Module, Trap};
 use wasmtime_wasi::I32Exit;
 
 use crate::cache;
+use crate::diagnostics::Diagnostics;
 use crate::engine::{EngineOptions, baseline_engine, engine};
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
 use crate::http::Outgoing;
 use crate::imports;
-use crate::nn::{self, Diagnostics, NnCtx};
+use crate::nn::{self, NnCtx};
 
 /// What to run and how.
 pub struct RunRequest {

@@ -17,10 +17,11 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
 use super::outgoing::{Outgoing, Services};
 use super::{Events, HttpError, RequestLog};
+use crate::diagnostics::Diagnostics;
 use crate::engine::EngineOptions;
 use crate::grants::Grants;
 use crate::host::{self, Host, RunLimits};
-use crate::nn::{self, Diagnostics, Models, NnCtx};
+use crate::nn::{self, Models, NnCtx};
 use crate::run::{Code, ColdStart, RunError, RunRequest};
 
 /// An app ready to answer requests.
@@ -82,11 +83,18 @@ impl ServedApp {
                 .collect(),
             grants: req.grants.clone(),
             limits: req.limits,
-            outgoing: Outgoing::new(&req.name, &req.grants.net, services, events.clone()),
+            outgoing: Outgoing::new(&req.grants.net, services),
             models,
             events,
             abandon,
         })
+    }
+
+    /// Logs the notes of a request so far.
+    fn flush(&self, diagnostics: &Diagnostics) {
+        for message in diagnostics.take() {
+            self.events.note(&self.name, &message);
+        }
     }
 
     pub(crate) fn engine(&self) -> &Engine {
@@ -113,15 +121,14 @@ impl ServedApp {
             .path_and_query()
             .map(ToString::to_string)
             .unwrap_or_else(|| "/".into());
-        // What wasi-nn could only tell the guest as an error code, for the log.
+        // What the guest could only be told as an error code (by wasi-nn, or a refused
+        // outgoing request), for the log: each message once, and a bounded number of them.
         let diagnostics = Diagnostics::default();
         let answered = self
             .clone()
             .answer(request, started, depth, &diagnostics)
             .await;
-        for message in diagnostics.take() {
-            self.events.note(&self.name, &message);
-        }
+        self.flush(&diagnostics);
         let response = match answered {
             Ok(response) => response,
             Err(failure) => {
@@ -190,13 +197,17 @@ impl ServedApp {
             },
             None => receiver.await,
         };
+        // Once answered, the guest may go on (streaming its body) and note more.
+        let app = self.clone();
+        let notes = diagnostics.clone();
+        let after = move || app.flush(&notes);
         match head {
             Ok(Ok(response)) => {
-                guest.detach();
+                guest.detach(after);
                 Ok(response)
             }
             Ok(Err(code)) => {
-                guest.detach();
+                guest.detach(after);
                 Err(Failure {
                     status: 500,
                     message: format!("the handler answered with an error: {code:?}"),
@@ -219,8 +230,8 @@ impl ServedApp {
         diagnostics: &Diagnostics,
     ) -> wasmtime::Result<Store<Host>> {
         let builder = crate::sandbox::wasi_builder(&self.argv, &self.grants)?;
-        let mut host =
-            Host::new(builder, &self.limits).with_http(self.outgoing.clone().at_depth(depth));
+        let mut host = Host::new(builder, &self.limits)
+            .with_http(self.outgoing.for_request(depth, diagnostics.clone()));
         if let Some(models) = &self.models {
             host = host.with_nn(NnCtx::Component(models.component_context(diagnostics)));
         }
@@ -294,16 +305,26 @@ impl Guarded {
         }
     }
 
-    /// Lets the guest finish its body on its own, within the deadline.
-    fn detach(mut self) {
-        let (Some(task), Some(deadline)) = (self.task.take(), self.deadline) else {
+    /// Lets the guest finish its body on its own, within the deadline; `after` runs when it
+    /// has ended.
+    fn detach(mut self, after: impl FnOnce() + Send + 'static) {
+        let Some(task) = self.task.take() else {
             return;
         };
+        let deadline = self.deadline;
         tokio::spawn(async move {
             let abort = task.abort_handle();
-            if tokio::time::timeout_at(deadline, task).await.is_err() {
-                abort.abort();
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, task).await.is_err() {
+                        abort.abort();
+                    }
+                }
+                None => {
+                    let _ = task.await;
+                }
             }
+            after();
         });
     }
 

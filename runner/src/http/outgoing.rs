@@ -1,7 +1,8 @@
 //! Where an app's outgoing HTTP requests may go: the hooks wasmtime-wasi-http asks before it
 //! sends one. A request is checked against the app's `permissions.net` by the host name (or
-//! address) in its URL; a refused one gets wasi:http's `HTTP-request-denied`, and the events
-//! name the grant that would allow it. `http://NAME.service/` (any port, http or https) is
+//! address) in its URL; a refused one gets wasi:http's `HTTP-request-denied`, and the run's
+//! notes ([`Diagnostics`]: each message once, a bounded number) name the grant that would
+//! allow it. `http://NAME.service/` (any port, http or https) is
 //! answered in-process by the app named NAME of the same server, up to
 //! [`MAX_SERVICE_DEPTH`] calls deep.
 
@@ -12,8 +13,8 @@ use std::sync::{Arc, OnceLock, Weak};
 use http_body_util::BodyExt;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
-use super::Events;
 use super::app::ServedApp;
+use crate::diagnostics::Diagnostics;
 use crate::grants::NetRules;
 
 /// The apps of one server by name, filled once they are all compiled. Weak: the server owns
@@ -32,45 +33,40 @@ pub struct Outgoing {
     services: Services,
     /// How many service calls deep the request this store answers is (0: from the network).
     depth: u32,
-    /// Where a refusal is explained: the server's events, or a command's run notes.
-    report: Arc<dyn Fn(&str) + Send + Sync>,
+    /// Where a refusal is explained: the notes of the run, or of the request being served.
+    notes: Diagnostics,
 }
 
 impl Outgoing {
     /// For a command: no other apps to reach by name; refusals go to the run's notes, which
     /// the CLI prints when the run is over.
-    pub fn for_command(net: &NetRules, notes: crate::nn::Diagnostics) -> Outgoing {
-        Outgoing {
-            net: Arc::new(net.clone()),
-            services: Arc::new(OnceLock::new()),
-            depth: 0,
-            report: Arc::new(move |message| notes.push(message)),
-        }
+    pub fn for_command(net: &NetRules, notes: Diagnostics) -> Outgoing {
+        Outgoing::new(net, Arc::new(OnceLock::new())).for_request(0, notes)
     }
 
-    /// For the served app `app`, which reaches the others of `services` by name.
-    pub(crate) fn new(
-        app: &str,
-        net: &NetRules,
-        services: Services,
-        events: Arc<dyn Events>,
-    ) -> Outgoing {
-        let app = app.to_string();
+    /// For a served app, which reaches the others of `services` by name.
+    pub(crate) fn new(net: &NetRules, services: Services) -> Outgoing {
         Outgoing {
             net: Arc::new(net.clone()),
             services,
             depth: 0,
-            report: Arc::new(move |message| events.note(&app, message)),
+            notes: Diagnostics::default(),
         }
     }
 
-    /// These hooks for the store of a request `depth` service calls deep.
-    pub(crate) fn at_depth(self, depth: u32) -> Outgoing {
-        Outgoing { depth, ..self }
+    /// These hooks for the store of a request `depth` service calls deep, whose refusals go to
+    /// `notes`.
+    pub(crate) fn for_request(&self, depth: u32, notes: Diagnostics) -> Outgoing {
+        Outgoing {
+            net: self.net.clone(),
+            services: self.services.clone(),
+            depth,
+            notes,
+        }
     }
 
     fn note(&self, message: &str) {
-        (self.report)(message);
+        self.notes.push(message);
     }
 }
 

@@ -4,15 +4,14 @@
 //! `load` are accepted too, within [`MAX_GUEST_MODEL`].
 //!
 //! wasmtime-wasi-nn turns every backend failure into the guest's generic `runtime-error`, so
-//! the real cause is collected in [`Diagnostics`] for the CLI to print.
+//! the real cause is collected in [`Diagnostics`] for the CLI (or the server log) to print.
 
-mod diagnostics;
 mod model;
 mod registry;
 mod tensor;
 mod tract;
 
-pub use diagnostics::Diagnostics;
+use crate::diagnostics::Diagnostics;
 pub use model::{ModelError, ModelInfo, TRACT_VERSION, TensorInfo, describe};
 pub use registry::names_for;
 

@@ -1,5 +1,6 @@
-//! What went wrong inside wasi-nn, in words a user can act on. The guest only sees an error
-//! code; these lines are for the CLI to print on stderr once the run is over.
+//! What the host could tell the guest only as an error code, in words a user can act on: why
+//! wasi-nn failed, which grant an outgoing request lacked. The CLI prints them on stderr once
+//! a command's run is over; a server logs them with each request.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
