@@ -143,7 +143,7 @@ pub fn run(req: &RunRequest) -> Result<Finished, RunError> {
     let current = Current::begin();
     let options = engine_options(&req.limits);
     let is_component = wasmparser::Parser::is_component(&req.wasm);
-    let (engine, code, compiled) = compile(options, req, is_component, req.cold)?;
+    let (engine, code, compiled) = compile(options, req, is_component)?;
     current.set(&engine);
     let mut phases = vec![("compile", started.elapsed())];
     let diagnostics = Diagnostics::default();
@@ -390,11 +390,10 @@ fn compile(
     options: EngineOptions,
     req: &RunRequest,
     is_component: bool,
-    cold: ColdStart,
 ) -> Result<(Engine, Code, Compiled), RunError> {
     let engine =
         engine(options).map_err(|e| RunError::Setup(format!("cannot configure wasmtime: {e}")))?;
-    compile_on(engine, options, req, is_component, cold)
+    compile_on(engine, options, req, is_component, req.cold)
 }
 
 /// [`compile`] for `engine`, built with `options` (a server's engine allocates differently).
