@@ -407,6 +407,36 @@ fn a_command_is_no_http_app_and_runs_alone() {
 }
 
 #[test]
+fn a_client_that_never_finishes_its_headers_is_cut_off() {
+    use std::io::{Read, Write};
+    let sb = Sandbox::new();
+    let manifest = app(&sb, "web", "web", "");
+    let server = serve(&sb, &[&manifest], &[]);
+    let mut slow = std::net::TcpStream::connect(server.addr).unwrap();
+    slow.write_all(b"GET /hello HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        .unwrap();
+    slow.set_read_timeout(Some(Duration::from_secs(90)))
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = Vec::new();
+    // The server closes the connection at its head timeout (30 s), answering nothing or 408;
+    // before that, other clients are served.
+    assert_eq!(server.get("/hello").status, 200);
+    let read = slow.read_to_end(&mut answer);
+    let took = started.elapsed();
+    assert!(read.is_ok(), "{read:?} after {took:?}");
+    assert!(
+        took >= Duration::from_secs(25) && took < Duration::from_secs(60),
+        "{took:?}"
+    );
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+}
+
+#[test]
 fn a_bare_handler_component_is_served_by_what_it_exports() {
     let sb = Sandbox::new();
     let server = serve(&sb, &[probe()], &[]);

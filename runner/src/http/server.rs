@@ -2,8 +2,11 @@
 //! shutdown.
 
 use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use hyper::server::conn::http1;
@@ -25,6 +28,11 @@ pub struct Served {
 /// How often the epoch advances: a running request yields to others at least this often,
 /// and a timeout is noticed within it.
 const TICK: Duration = Duration::from_millis(5);
+
+/// How long a client may take to send a request's head, and a kept-alive connection may sit
+/// idle: a client that trickles its headers a byte at a time (slowloris) cannot hold
+/// connections open for ever.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Serves `apps[0]` on `options.listen`, and every app of `apps` to the others by name, until
 /// [`super::shutdown`]. Returns once the requests in flight finished (or the grace ran out).
@@ -173,6 +181,8 @@ async fn connection(
     });
     let conn = http1::Builder::new()
         .keep_alive(true)
+        .timer(TokioTimer)
+        .header_read_timeout(HEAD_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     tokio::select! {
@@ -182,3 +192,31 @@ async fn connection(
     conn.as_mut().graceful_shutdown();
     let _ = conn.await;
 }
+
+/// hyper's timers on tokio's clock (for [`HEAD_TIMEOUT`]).
+#[derive(Clone)]
+struct TokioTimer;
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep(duration))))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(
+            deadline.into(),
+        ))))
+    }
+}
+
+struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl Future for TokioSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
