@@ -314,6 +314,20 @@ fn services_outside_the_project_are_refused() {
     assert_eq!(out.status.code(), Some(125));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("services"), "{stderr}");
+
+    // Nor through a symbolic link inside it that leads out.
+    std::os::unix::fs::symlink("../back", sb.path("front/link")).unwrap();
+    let front = app(&sb, "front", "front", "services:\n  - link\n");
+    let out = sb
+        .command()
+        .args(["run", "--listen", "127.0.0.1:0"])
+        .arg(&front)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("services: `link`"), "{stderr}");
+    assert!(!stderr.contains("serving"), "{stderr}");
 }
 
 #[test]
