@@ -122,13 +122,8 @@ fn chosen_entry(dir: &Path, chosen: &str) -> Result<String, BuildError> {
     )))
 }
 
-/// Whether the project exports WIT itself (built as it is) rather than being a plain script.
-fn exports_wit(dir: &Path, source: &Path) -> bool {
-    if dir.join("wit").is_dir() {
-        return true;
-    }
-    let text = qyvpack::bounded::read_to_string(source, 64 << 20, "a JavaScript module")
-        .unwrap_or_default();
+/// Whether a module exports WIT itself (built as it is) rather than being a plain script.
+fn exports_wit(text: &str) -> bool {
     text.contains("from 'wasi:")
         || text.contains("from \"wasi:")
         || text.contains("export const run")
@@ -164,12 +159,14 @@ enum Shape {
 }
 
 fn shape(dir: &Path, source: &Path) -> Shape {
-    if exports_wit(dir, source) {
+    if dir.join("wit").is_dir() {
         return Shape::OwnWit;
     }
     let text = qyvpack::bounded::read_to_string(source, 64 << 20, "a JavaScript module")
         .unwrap_or_default();
-    if registers_fetch_listener(&text) {
+    if exports_wit(&text) {
+        Shape::OwnWit
+    } else if registers_fetch_listener(&text) {
         Shape::Handler
     } else {
         Shape::Program
@@ -408,8 +405,8 @@ mod tests {
             ),
             ("b.js", "console.log(process.argv.slice(2));\n"),
         ]);
-        assert!(exports_wit(dir.path(), &dir.path().join("a.js")));
-        assert!(!exports_wit(dir.path(), &dir.path().join("b.js")));
+        assert_eq!(shape(dir.path(), &dir.path().join("a.js")), Shape::OwnWit);
+        assert_ne!(shape(dir.path(), &dir.path().join("b.js")), Shape::OwnWit);
     }
 
     #[test]
